@@ -1,0 +1,5 @@
+import sys
+
+from deit.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,68 @@
+"""`deit` command-line entry point: a thin dispatcher.
+
+Each sub-command lives in its own module ``deit.cli.<name>`` exposing
+``add_arguments(parser)`` and ``run(args) -> int``; modules are imported lazily so
+``deit --help`` stays fast and one broken optional dependency never breaks the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "train": ("deit.cli.train", "train a DeiT student (optionally distilled) or a CNN teacher"),
+    "eval": ("deit.cli.evaluate", "evaluate a checkpoint: class, distillation and fused heads"),
+    "demo": ("deit.cli.demo", "the whole DeiT story on bundled digits data, offline, in minutes"),
+    "analyze": ("deit.cli.analyze", "token cosine, agreement and attention-rollout analyses"),
+    "benchmark": ("deit.cli.benchmark", "measure inference/training throughput and memory"),
+    "predict": ("deit.cli.predict", "top-k predictions for image files or folders"),
+    "export": ("deit.cli.export", "export a checkpoint to ONNX or safetensors"),
+    "models": ("deit.cli.models", "list the model zoo"),
+    "data": ("deit.cli.data", "inspect and check datasets"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from deit import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="deit", description="Train, distil, fine-tune, evaluate, analyse and export DeiT vision transformers."
+    )
+    parser.add_argument("--version", action="version", version=f"deit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue  # command not built yet in this checkout
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    from deit.errors import DeiTError
+
+    try:
+        return int(args._run(args) or 0)
+    except DeiTError as exc:
+        print(f"deit {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"deit {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,27 @@
+"""`deit models`: the zoo with parameter counts, GFLOPs (multiply-adds, the paper's convention) and sizes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from deit.models import PAPER_ZOO, list_models, model_info
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("pattern", nargs="?", default=None, help="shell-style filter, e.g. '*distilled*'")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def run(args: argparse.Namespace) -> int:
+    rows = [model_info(name) for name in list_models(args.pattern)]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'model':36s} {'params':>12s} {'GFLOPs':>7s} {'img':>4s} {'patch':>5s} {'dim':>4s} "
+          f"{'depth':>5s} {'heads':>5s}  paper")
+    for r in rows:
+        print(f"{r['name']:36s} {r['params']:>12,d} {r['gmacs']:>7.2f} {r['img_size']:>4d} {r['patch_size']:>5d} "
+              f"{r['embed_dim']:>4d} {r['depth']:>5d} {r['num_heads']:>5d}  {'yes' if r['name'] in PAPER_ZOO else ''}")
+    print("GFLOPs count multiply-adds per image, as in the paper's Table 1.")
+    return 0

@@ -1,0 +1,443 @@
+"""Build any classifier by name, and a frozen teacher for distillation.
+
+Names resolve in this order: the DeiT registry (``deit.models``), the small CNNs
+(``deit.models.cnn.CNN_MODELS``), timm, torchvision. A ``source:`` prefix forces one source, e.g.
+``torchvision:resnet18`` (plain ``resnet18`` is timm's). Weights are never downloaded: models are built
+with random weights and loaded from local files only (``torch.load(weights_only=True)`` or safetensors).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+import torch.nn as nn
+from torch import Tensor
+
+from deit.errors import CheckpointError, ConfigError, DeiTError, ModelError
+
+SOURCES = ("deit", "cnn", "timm", "torchvision")
+_PREFIX_ALIASES = {
+    "deit": "deit",
+    "cnn": "cnn",
+    "timm": "timm",
+    "torchvision": "torchvision",
+    "tv": "torchvision",
+}
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
+_WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors")
+
+
+@dataclass
+class ModelSpec:
+    """Everything needed to rebuild a model: ``build_from_spec(spec)``. ``kwargs`` holds plain data only
+    (``num_classes``, ``in_chans``, ``img_size`` when given, and any extra constructor arguments)."""
+
+    name: str
+    source: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelSpec:
+        """Accepts ``{"name", "source", "kwargs"}``; a missing source (older checkpoints) is inferred."""
+        if not isinstance(d, dict) or "name" not in d:
+            raise CheckpointError(f"invalid model spec {d!r}: expected a dict with a 'name'")
+        name, source = str(d["name"]), d.get("source")
+        if not source:
+            source, name = _resolve_source(name)
+        if source not in SOURCES:
+            raise CheckpointError(
+                f"model spec {name!r}: unknown source {source!r} (expected one of {SOURCES})"
+            )
+        return cls(name=name, source=source, kwargs=dict(d.get("kwargs") or {}))
+
+
+# ----------------------------------------------------------------------------- name resolution
+
+
+def _names(source: str) -> list[str]:
+    if source == "deit":
+        from deit.models import list_models
+
+        return list_models()
+    if source == "cnn":
+        from deit.models.cnn import CNN_MODELS
+
+        return sorted(CNN_MODELS)
+    if source == "timm":
+        import timm
+
+        return timm.list_models()
+    import torchvision
+
+    return torchvision.models.list_models(module=torchvision.models)  # classification models only
+
+
+def _in_source(source: str, name: str) -> bool:
+    if source == "timm":
+        import timm
+
+        return timm.is_model(name)  # also accepts "arch.pretrained_tag"
+    return name in _names(source)
+
+
+def _unknown_model(name: str, source: str | None = None) -> ModelError:
+    where = f"the {source} models" if source else "the DeiT registry, the CNNs, timm or torchvision"
+    close = difflib.get_close_matches(name, [n for src in SOURCES for n in _names(src)], n=5, cutoff=0.6)
+    hint = f"; did you mean: {', '.join(close)}?" if close else "; run `deit models` for the DeiT/CNN list"
+    return ModelError(f"unknown model {name!r}: not in {where}{hint}")
+
+
+def _resolve_source(name: str) -> tuple[str, str]:
+    """``(source, bare_name)`` for ``name`` or ``source:name``."""
+    if ":" in name:
+        prefix, bare = name.split(":", 1)
+        if prefix not in _PREFIX_ALIASES:
+            raise ModelError(
+                f"unknown model source {prefix!r} in {name!r}; use one of {sorted(_PREFIX_ALIASES)}"
+            )
+        source = _PREFIX_ALIASES[prefix]
+        if not _in_source(source, bare):
+            raise _unknown_model(bare, source)
+        return source, bare
+    for source in SOURCES:
+        if _in_source(source, name):
+            return source, name
+    raise _unknown_model(name)
+
+
+# ----------------------------------------------------------------------------- building
+
+
+def _build(source: str, name: str, kwargs: dict[str, Any]) -> nn.Module:
+    kw = dict(kwargs)
+    num_classes = kw.pop("num_classes", 1000)
+    in_chans = kw.pop("in_chans", 3)
+    img_size = kw.pop("img_size", None)
+    try:
+        if source == "deit":
+            from deit.models import create_model
+
+            return create_model(name, num_classes=num_classes, in_chans=in_chans, img_size=img_size, **kw)
+        if source == "cnn":
+            from deit.models.cnn import CNN_MODELS
+
+            if img_size is not None:
+                kw["img_size"] = img_size
+            return CNN_MODELS[name](num_classes=num_classes, in_chans=in_chans, **kw)
+        if source == "timm":
+            return _build_timm(name, num_classes, in_chans, img_size, kw)
+        return _build_torchvision(name, num_classes, in_chans, img_size, kw)
+    except DeiTError:
+        raise
+    except (TypeError, ValueError, AssertionError, RuntimeError) as exc:
+        raise ModelError(f"cannot build {source} model {name!r} with {kwargs}: {exc}") from exc
+
+
+def _build_timm(name: str, num_classes: int, in_chans: int, img_size: int | None, kw: dict) -> nn.Module:
+    import timm
+
+    args = dict(pretrained=False, num_classes=num_classes, in_chans=in_chans, **kw)
+    if img_size is None:
+        return timm.create_model(name, **args)
+    try:  # transformers take img_size; convnets reject it (they need no size)
+        return timm.create_model(name, img_size=img_size, **args)
+    except TypeError as exc:
+        if "img_size" not in str(exc):
+            raise
+        return timm.create_model(name, **args)
+
+
+def _build_torchvision(
+    name: str, num_classes: int, in_chans: int, img_size: int | None, kw: dict
+) -> nn.Module:
+    import torchvision
+
+    if in_chans != 3:
+        raise ModelError(f"torchvision model {name!r} takes 3-channel images, got in_chans={in_chans}")
+    model = torchvision.models.get_model(name, weights=None, num_classes=num_classes, **kw)
+    model.num_classes = num_classes
+    model.pretrained_cfg = {
+        "mean": _IMAGENET_MEAN,
+        "std": _IMAGENET_STD,
+        "img_size": img_size or 224,
+        "crop_pct": 0.875,
+        "interpolation": "bilinear",
+    }
+    return model
+
+
+def build_classifier(
+    name: str, num_classes: int, in_chans: int = 3, img_size: int | None = None, **kwargs: Any
+) -> tuple[nn.Module, ModelSpec]:
+    """Build a randomly initialised classifier by name; returns it with the spec that rebuilds it.
+
+    Resolution order: DeiT registry, :data:`deit.models.cnn.CNN_MODELS`, timm, torchvision; a
+    ``deit:``/``cnn:``/``timm:``/``torchvision:`` (``tv:``) prefix forces a source. Unknown names raise
+    :class:`ModelError` listing close matches across all sources.
+    """
+    if num_classes < 1:
+        raise ModelError(f"num_classes must be >= 1, got {num_classes}")
+    source, bare = _resolve_source(name)
+    spec_kwargs: dict[str, Any] = {"num_classes": int(num_classes), "in_chans": int(in_chans)}
+    if img_size is not None:
+        spec_kwargs["img_size"] = int(img_size)
+    spec_kwargs.update(kwargs)
+    spec = ModelSpec(name=bare, source=source, kwargs=spec_kwargs)
+    return build_from_spec(spec), spec
+
+
+def build_from_spec(spec: ModelSpec | dict[str, Any]) -> nn.Module:
+    """Rebuild a (randomly initialised) model from a :class:`ModelSpec` or its ``to_dict()``."""
+    if isinstance(spec, dict):
+        spec = ModelSpec.from_dict(spec)
+    if not _in_source(spec.source, spec.name):
+        raise _unknown_model(spec.name, spec.source)
+    return _build(spec.source, spec.name, spec.kwargs)
+
+
+# ----------------------------------------------------------------------------- teacher
+
+
+def _stats_tensor(values: Sequence[float], what: str) -> Tensor:
+    t = torch.as_tensor([float(v) for v in values], dtype=torch.float32)
+    if t.ndim != 1 or t.numel() == 0:
+        raise ConfigError(f"{what} must be a non-empty list of per-channel values, got {values!r}")
+    return t.view(1, -1, 1, 1)
+
+
+class TeacherWrapper(nn.Module):
+    """A frozen teacher: always in eval mode, no gradients, optional input re-normalisation.
+
+    When the teacher expects other input statistics than the student's pipeline produces, inputs are
+    converted: ``x_teacher = (x * student_std + student_mean - teacher_mean) / teacher_std``.
+    ``forward`` runs under ``torch.no_grad()`` and returns float32 logits; autocast is the caller's.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        teacher_mean: Sequence[float] | None = None,
+        teacher_std: Sequence[float] | None = None,
+        student_mean: Sequence[float] | None = None,
+        student_std: Sequence[float] | None = None,
+        channels_last: bool = False,
+        spec: ModelSpec | None = None,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.spec = spec
+        self.channels_last = channels_last
+        self.num_classes = getattr(model, "num_classes", None)
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        stats = (teacher_mean, teacher_std, student_mean, student_std)
+        self.renormalize = False
+        if all(s is not None for s in stats):
+            t_mean, t_std, s_mean, s_std = (
+                _stats_tensor(s, n)
+                for s, n in zip(stats, ("teacher mean", "teacher std", "student mean", "student std"))
+            )
+            sizes = {t.shape[1] for t in (t_mean, t_std, s_mean, s_std)} - {1}
+            if len(sizes) > 1:
+                raise ConfigError(
+                    f"teacher mean/std {list(teacher_mean)}/{list(teacher_std)} and student mean/std "
+                    f"{list(student_mean)}/{list(student_std)} have different channel counts"
+                )
+            if (t_std <= 0).any() or (s_std <= 0).any():
+                raise ConfigError("normalisation std values must be > 0")
+            n = max(sizes or {1})
+            t_mean, t_std, s_mean, s_std = (
+                t.expand(1, n, 1, 1).clone() for t in (t_mean, t_std, s_mean, s_std)
+            )
+            self.renormalize = not (torch.allclose(t_mean, s_mean) and torch.allclose(t_std, s_std))
+            self.register_buffer("teacher_mean", t_mean, persistent=False)
+            self.register_buffer("teacher_std", t_std, persistent=False)
+            self.register_buffer("student_mean", s_mean, persistent=False)
+            self.register_buffer("student_std", s_std, persistent=False)
+        if channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        self.train(False)
+
+    def train(self, mode: bool = True) -> TeacherWrapper:
+        """The teacher never trains: any ``train()`` call keeps it (BatchNorm, dropout) in eval mode."""
+        return super().train(False)
+
+    def convert_input(self, x: Tensor) -> Tensor:
+        """Student-normalised images -> teacher-normalised images (identity if the statistics match)."""
+        if not self.renormalize:
+            return x
+        return (x * self.student_std + self.student_mean - self.teacher_mean) / self.teacher_std
+
+    def forward(self, x: Tensor) -> Tensor:
+        with torch.no_grad():
+            x = self.convert_input(x)
+            if self.channels_last and x.ndim == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
+            out = self.model(x)
+            if isinstance(out, (tuple, list)):  # e.g. a distilled DeiT left in training form: fuse heads
+                heads = [o for o in out if o is not None]
+                out = sum(heads) / len(heads)
+            return out.detach().float()
+
+
+def _model_stats(model: nn.Module) -> tuple[Sequence[float] | None, Sequence[float] | None]:
+    cfg = getattr(model, "pretrained_cfg", None)
+    if isinstance(cfg, dict) and cfg.get("mean") is not None and cfg.get("std") is not None:
+        return cfg["mean"], cfg["std"]
+    return None, None
+
+
+def _probe_size(model: nn.Module, img_size: int | None) -> int:
+    if img_size:
+        return int(img_size)
+    cfg = getattr(model, "pretrained_cfg", None) or {}
+    if cfg.get("img_size"):
+        size = cfg["img_size"]
+        return int(size[-1] if isinstance(size, (tuple, list)) else size)
+    if cfg.get("input_size"):  # timm
+        return int(cfg["input_size"][-1])
+    return 224
+
+
+def _check_output_classes(
+    model: nn.Module, num_classes: int, in_chans: int, img_size: int | None, what: str
+) -> None:
+    """A dummy forward (1 zero image) on the model's device: checks the class count and that the
+    teacher accepts the student's input size and channel count."""
+    size = _probe_size(model, img_size)
+    param = next(iter(model.parameters()), None)
+    device = param.device if param is not None else torch.device("cpu")
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(torch.zeros(1, in_chans, size, size, device=device))
+    except (RuntimeError, ValueError, AssertionError) as exc:
+        raise ConfigError(
+            f"teacher {what} cannot process {in_chans}x{size}x{size} inputs (the student's images): {exc}"
+        ) from exc
+    if isinstance(out, (tuple, list)):
+        out = out[0]
+    got = out.shape[-1]
+    if got != num_classes:
+        raise ConfigError(
+            f"teacher {what} predicts {got} classes but the dataset has {num_classes}: the teacher must be "
+            "trained on the student's classes (same classes, same order)"
+        )
+
+
+def _load_weights_strict(model: nn.Module, path: str, num_classes: int) -> None:
+    """Strict load of a local weights file (``weights_only`` torch file or safetensors); ``{"model": sd}``
+    / ``{"state_dict": sd}`` unwrapped, ``module.``/``_orig_mod.`` stripped; errors name the keys."""
+    from deit.models import DeiT
+    from deit.models.weights import adapt_state_dict, load_state_dict_file, load_weights
+
+    try:
+        sd = load_state_dict_file(path)
+    except DeiTError:
+        raise
+    except Exception as exc:  # anything unreadable is reported as a checkpoint problem, never executed
+        raise CheckpointError(f"cannot read teacher weights {path}: {exc}") from exc
+    target = model.state_dict()
+    if isinstance(model, DeiT):  # resample the position embedding to the model's grid
+        before = set(sd)
+        sd = adapt_state_dict(sd, model)
+        if set(sd) != before:  # adapt dropped a classifier: never distil from a random head
+            raise ConfigError(
+                f"teacher weights {path} have another class count than the dataset's {num_classes}"
+            )
+    mismatched_heads = [
+        k
+        for k in set(sd) & set(target)
+        if sd[k].shape != target[k].shape and target[k].shape[:1] == (num_classes,)
+    ]
+    try:
+        load_weights(model, sd, strict=True, adapt=False)
+    except CheckpointError as exc:
+        hint = f" (another class count than the dataset's {num_classes}?)" if mismatched_heads else ""
+        raise CheckpointError(f"teacher weights {path}{hint}: {exc}") from exc
+
+
+def build_teacher(
+    name_or_checkpoint: str,
+    num_classes: int,
+    weights: str | None = None,
+    in_chans: int = 3,
+    img_size: int | None = None,
+    student_mean: Sequence[float] | None = None,
+    student_std: Sequence[float] | None = None,
+    device: str | torch.device = "cpu",
+    channels_last: bool = False,
+    class_names: Sequence[str] | None = None,
+    teacher_mean: Sequence[float] | None = None,
+    teacher_std: Sequence[float] | None = None,
+) -> TeacherWrapper:
+    """A frozen :class:`TeacherWrapper` from a checkpoint of this tool or a model name (+ ``weights``).
+
+    * an existing path: a checkpoint written by deit (``deit.checkpoint.load_model_from_checkpoint``);
+      its ``data_mean``/``data_std`` are the teacher's input statistics and, when ``class_names`` is
+      given, its class names must match them (same order);
+    * otherwise a name for :func:`build_classifier`; ``weights`` (a local ``.pth``/``.safetensors``) are
+      loaded strictly. The expected statistics come from the model's ``pretrained_cfg``.
+
+    ``teacher_mean``/``teacher_std`` override the teacher's input statistics. The teacher must predict
+    ``num_classes`` classes on ``in_chans`` x ``img_size`` inputs (checked now with a dummy forward).
+    """
+    spec: ModelSpec | None
+    if os.path.exists(name_or_checkpoint):
+        if weights is not None:
+            raise ConfigError(
+                f"teacher {name_or_checkpoint} is a checkpoint (it holds its weights): do not pass weights too"
+            )
+        from deit.checkpoint import load_model_from_checkpoint
+
+        model, meta = load_model_from_checkpoint(name_or_checkpoint, map_location="cpu")
+        t_mean, t_std = meta.get("data_mean"), meta.get("data_std")
+        if t_mean is None or t_std is None:
+            t_mean, t_std = _model_stats(model)
+        spec = ModelSpec.from_dict(meta["model_spec"]) if meta.get("model_spec") else None
+        ckpt_names = meta.get("class_names")
+        if class_names is not None and ckpt_names is not None and list(ckpt_names) != list(class_names):
+            diff = next(
+                (i for i, (a, b) in enumerate(zip(ckpt_names, class_names)) if a != b),
+                min(len(ckpt_names), len(class_names)),
+            )
+            raise ConfigError(
+                f"teacher checkpoint {name_or_checkpoint} was trained on other classes than the dataset's "
+                f"({len(ckpt_names)} vs {len(class_names)} classes; first difference at index {diff}): "
+                "teacher and student must use the same classes in the same order"
+            )
+    else:
+        if name_or_checkpoint.endswith(_WEIGHT_SUFFIXES) or os.sep in name_or_checkpoint:
+            raise CheckpointError(f"teacher checkpoint not found: {name_or_checkpoint}")
+        model, spec = build_classifier(name_or_checkpoint, num_classes, in_chans=in_chans, img_size=img_size)
+        if weights is not None:
+            _load_weights_strict(model, weights, num_classes)
+        t_mean, t_std = _model_stats(model)
+    if teacher_mean is not None:
+        t_mean = teacher_mean
+    if teacher_std is not None:
+        t_std = teacher_std
+
+    model.to(device)
+    _check_output_classes(model, num_classes, in_chans, img_size, what=repr(name_or_checkpoint))
+    return TeacherWrapper(
+        model,
+        teacher_mean=t_mean,
+        teacher_std=t_std,
+        student_mean=student_mean,
+        student_std=student_std,
+        channels_last=channels_last,
+        spec=spec,
+    ).to(device)
+
+
+__all__ = ["SOURCES", "ModelSpec", "TeacherWrapper", "build_classifier", "build_from_spec", "build_teacher"]
