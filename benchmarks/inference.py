@@ -21,6 +21,14 @@ from deit.models import create_model
 from deit.models.weights import load_weights
 
 
+def runner(model: torch.nn.Module, x: torch.Tensor, amp: contextlib.AbstractContextManager):
+    def run() -> None:
+        with torch.inference_mode(), amp:
+            model(x)
+
+    return run
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", nargs="+", default=["deit_tiny_distilled_patch16_224", "deit_small_distilled_patch16_224"])
@@ -42,13 +50,9 @@ def main() -> None:
         load_weights(ours, theirs.state_dict())
         x = torch.randn(args.batch_size, 3, ours.img_size, ours.img_size, device=device)
         amp = (torch.autocast(device.type, dtype=torch.bfloat16) if args.amp == "bf16"
-               else contextlib.nullcontext())
+               else contextlib.nullcontext())  # re-entrant: safe to reuse for every call
 
-        def run(model: torch.nn.Module) -> None:
-            with torch.inference_mode(), amp:
-                model(x)
-
-        t = time_interleaved({"deit": lambda: run(ours), "timm": lambda: run(theirs)},
+        t = time_interleaved({"deit": runner(ours, x, amp), "timm": runner(theirs, x, amp)},
                              items_per_call=args.batch_size, warmup=args.warmup, repeats=args.repeats,
                              device=device)
         ratio = t["deit"].median_rate / t["timm"].median_rate

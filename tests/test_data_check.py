@@ -32,14 +32,13 @@ def make_messy(root: Path) -> Path:
     _save(root / "b" / "alpha.png", "RGBA")
     _save(root / "b" / "deep.png", "I;16")
     _save(root / "b" / "tiny.png", size=(4, 30))
+    _save(root / "b" / "wide.png", size=(8001, 8))
     (root / "a" / "zero.jpg").write_bytes(b"")
     (root / "a" / "text.jpg").write_text("not really a jpeg")
-    data = (root / "b" / "0.jpg").read_bytes()
     big = Image.fromarray(np.random.default_rng(0).integers(0, 255, (48, 48, 3), dtype=np.uint8))
     big.save(root / "b" / "trunc.jpg", quality=95)
     raw = (root / "b" / "trunc.jpg").read_bytes()
     (root / "b" / "trunc.jpg").write_bytes(raw[: len(raw) // 2])
-    assert data
     (root / "b" / "labels.csv").write_text("x")
     (root / "c").mkdir()
     return root
@@ -50,7 +49,7 @@ def test_check_messy_folder(tmp_path: Path) -> None:
     report = check_dataset(root, progress=False)
     assert not report.ok and report.layout == "imagefolder"
     (split,) = report.splits
-    assert split.class_counts == {"a": 5, "b": 6, "c": 0}
+    assert split.class_counts == {"a": 5, "b": 7, "c": 0}
     assert split.empty_classes == [str(root / "c")]
     reasons = {Path(u.path).name: u.reason for u in split.unreadable}
     assert set(reasons) == {"zero.jpg", "text.jpg", "trunc.jpg"}
@@ -58,11 +57,12 @@ def test_check_messy_folder(tmp_path: Path) -> None:
     assert "truncated" in reasons["trunc.jpg"]
     assert split.converted_modes == {"CMYK": 1, "I;16": 1, "L": 1, "RGBA": 1}
     assert [Path(t.path).name for t in split.tiny] == ["tiny.png"]
+    assert [(Path(t.path).name, t.reason) for t in split.huge] == [("wide.png", "8001x8")]
     assert split.ignored == [str(root / "b" / "labels.csv")]
     text = report.format()
     assert "UNREADABLE" in text and "zero.jpg" in text and "PROBLEMS FOUND" in text
     d = report.to_dict()
-    assert json.loads(json.dumps(d))["ok"] is False and d["num_images"] == 11
+    assert json.loads(json.dumps(d))["ok"] is False and d["num_images"] == 12
 
 
 def test_check_clean_train_val_and_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

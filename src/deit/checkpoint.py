@@ -44,17 +44,17 @@ def _check_plain(obj: Any, where: str, active: set[int]) -> None:
         return
     if type(obj) not in (dict, OrderedDict, list, tuple):
         raise CheckpointError(
-            f"cannot save checkpoint: {where or '<root>'} is a {type(obj).__module__}.{type(obj).__qualname__}; "
+            f"{where or '<root>'} is a {type(obj).__module__}.{type(obj).__qualname__}; "
             "checkpoints hold only tensors, numbers, str, bool, None and lists/tuples/dicts of them "
             "(convert it, e.g. with .item(), .tolist() or .state_dict())"
         )
     if id(obj) in active:
-        raise CheckpointError(f"cannot save checkpoint: {where or '<root>'} contains itself (a reference cycle)")
+        raise CheckpointError(f"{where or '<root>'} contains itself (a reference cycle)")
     active.add(id(obj))
     if isinstance(obj, dict):
         for key, value in obj.items():
             if type(key) not in _LEAF_TYPES and type(key) is not tuple:
-                raise CheckpointError(f"cannot save checkpoint: {where or '<root>'} has a key of type {type(key)}")
+                raise CheckpointError(f"{where or '<root>'} has a key of type {type(key).__name__}")
             _check_plain(value, f"{where}.{key}" if where else str(key), active)
     else:
         for i, value in enumerate(obj):
@@ -122,7 +122,10 @@ def save_checkpoint(obj: dict, path: str | Path) -> Path:
     """Atomically ``torch.save`` a plain-data dict to ``path``; returns the path."""
     if not isinstance(obj, dict):
         raise CheckpointError(f"cannot save checkpoint {path}: expected a dict, got {type(obj).__name__}")
-    validate_plain_data(obj)
+    try:
+        validate_plain_data(obj)
+    except CheckpointError as exc:
+        raise CheckpointError(f"cannot save checkpoint {path}: {exc}") from None
     return _atomic_write(path, lambda f: torch.save(obj, f))
 
 
@@ -153,7 +156,7 @@ def _unsafe_globals(path: Path) -> list[str] | None:
     try:
         allowed = set(torch._weights_only_unpickler._get_allowed_globals())
     except Exception:
-        allowed = {"collections.OrderedDict"}
+        allowed = {"collections.OrderedDict", "builtins.set", "builtins.complex", "_codecs.encode"}
     try:
         if zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as zf:
@@ -192,7 +195,7 @@ def _torch_load(path: Path, map_location: Any, mmap: bool = False) -> Any:
             raise CheckpointError(f"{path} is a pickle that torch's weights_only loader cannot read ({detail}); "
                                   "re-save it with torch.save's default pickle protocol") from None
         raise CheckpointError(f"{path} is truncated, corrupt or not a PyTorch checkpoint ({detail})") from None
-    except (RuntimeError, EOFError, KeyError, ValueError, OSError, zipfile.BadZipFile) as exc:
+    except Exception as exc:  # garbage makes torch raise RuntimeError, EOFError, KeyError, ValueError, ...
         raise CheckpointError(f"{path} is truncated, corrupt or not a PyTorch checkpoint "
                               f"({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})") from exc
 
@@ -456,7 +459,7 @@ class RunFolder:
         if self.root.exists() and not self.root.is_dir():
             raise ConfigError(f"output folder {self.root} exists and is not a folder")
         if self.has_previous_run() and not (resume or overwrite):
-            raise ConfigError(f"output folder {self.root} already contains a run (last.pt, metrics.jsonl or "
+            raise ConfigError(f"output folder {self.root} already contains a run (last.pt, best.pt, metrics.jsonl or "
                               "config.yaml); pass --resume to continue it or --overwrite to replace it")
         try:
             self.root.mkdir(parents=True, exist_ok=True)

@@ -199,7 +199,10 @@ _ALIASES = {**{fl.lstrip("-").replace("-", "_"): s.name for s in _SPECS.values()
 
 
 def _show(value: Any) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except Exception:  # a broken __repr__ must not turn a ConfigError into something else
+        text = f"<{type(value).__name__}>"
     return (text[:57] + "...") if len(text) > 60 else text
 
 
@@ -254,6 +257,12 @@ def _canonical(key: Any) -> str | None:
     return key if key in _SPECS else _ALIASES.get(key)
 
 
+def _unknown_key(key: Any, source: str) -> ConfigError:
+    close = difflib.get_close_matches(str(key).replace("-", "_"), sorted(set(_SPECS) | set(_ALIASES)), n=3)
+    hint = f"; did you mean {', '.join(map(repr, close))}?" if close else "; see `deit train --help`"
+    return ConfigError(f"{source}: unknown key {_show(key)}{hint}")
+
+
 def _values_from_mapping(data: Any, source: str) -> dict[str, Any]:
     """Validate keys and types of a flat mapping (YAML file, dict); return field name → typed value."""
     if not isinstance(data, Mapping):
@@ -263,10 +272,7 @@ def _values_from_mapping(data: Any, source: str) -> dict[str, Any]:
     for key, value in data.items():
         name = _canonical(key)
         if name is None:
-            known = sorted(set(_SPECS) | set(_ALIASES))
-            close = difflib.get_close_matches(str(key).replace("-", "_"), known, n=3, cutoff=0.6)
-            hint = f"; did you mean {', '.join(map(repr, close))}?" if close else "; see `deit train --help`"
-            raise ConfigError(f"{source}: unknown key {_show(key)}{hint}")
+            raise _unknown_key(key, source)
         if name in seen:
             raise ConfigError(f"{source}: keys {seen[name]!r} and {key!r} both set {_SPECS[name].flag}")
         seen[name] = key
@@ -283,8 +289,8 @@ def resolve_recipe(name_or_path: str | os.PathLike[str]) -> Path:
     """A YAML path as given, or a shipped recipe name (``deit_tiny_imagenet`` or ``….yaml``)."""
     if not isinstance(name_or_path, (str, os.PathLike)):
         raise ConfigError(f"-c/--config: expected a file path or recipe name, got {_show(name_or_path)}")
-    name = os.fspath(name_or_path)
     try:
+        name = os.fspath(name_or_path)
         path = Path(name).expanduser()
         if path.is_file():
             return path
@@ -293,8 +299,8 @@ def resolve_recipe(name_or_path: str | os.PathLike[str]) -> Path:
         if "/" not in name and os.sep not in name and candidate.is_file():
             return candidate
         exists = path.exists()
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise ConfigError(f"-c/--config {_show(name)}: {exc}") from None
+    except (OSError, ValueError, TypeError, RuntimeError) as exc:
+        raise ConfigError(f"-c/--config {_show(name_or_path)}: {exc}") from None
     if exists:
         raise ConfigError(f"-c/--config {_show(name)}: not a file")
     close = difflib.get_close_matches(name, list_recipes(), n=2)
@@ -310,7 +316,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read config file {path}: {exc}") from None
     try:
         data = yaml.safe_load(text)
-    except Exception as exc:  # noqa: BLE001 - any parser failure is the file's fault
+    except Exception as exc:  # any failure of the parser is the file's fault
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark is not None else str(path)
         problem = getattr(exc, "problem", None) or str(exc)
@@ -325,8 +331,7 @@ def load_config(source: str | os.PathLike[str] | None = None, overrides: Mapping
     for key, value in (overrides or {}).items():
         name = _canonical(key)
         if name is None:
-            values.update(_values_from_mapping({key: value}, "overrides"))  # raises with suggestions
-            continue
+            raise _unknown_key(key, "overrides")
         values[name] = _coerce(_SPECS[name], value, _SPECS[name].flag)
     cfg = TrainConfig(**values)
     return validate(cfg) if check else cfg
@@ -365,9 +370,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     for spec in _SPECS.values():
         if spec.name in _SECTIONS:
             group = parser.add_argument_group(_SECTIONS[spec.name])
-        default = "required" if spec.name == "data" else f"default: {spec.default}"
-        kw: dict[str, Any] = {"dest": spec.name, "default": argparse.SUPPRESS,
-                              "help": f"{spec.meta['help']} ({default})".replace("%", "%%")}
+        text = spec.meta["help"]
+        if "default" not in text:
+            text += " (required)" if spec.name == "data" else f" (default: {spec.default})"
+        kw: dict[str, Any] = {"dest": spec.name, "default": argparse.SUPPRESS, "help": text.replace("%", "%%")}
         if spec.kind is bool:
             kw["action"] = argparse.BooleanOptionalAction
         elif spec.kind is tuple:
@@ -404,7 +410,7 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "save_interval": _AT_LEAST_1, "log_interval": _AT_LEAST_1,
 }
 _NON_EMPTY = ("model", "output", "aa")
-_DEVICE_RE = re.compile(r"(auto|cpu|mps|cuda(:\d+)?)")
+_DEVICE_RE = re.compile(r"(auto|cpu|mps|cuda(:[0-9]+)?)")
 
 
 def validate(cfg: TrainConfig) -> TrainConfig:
@@ -442,8 +448,9 @@ def validate(cfg: TrainConfig) -> TrainConfig:
                                   "(e.g. regnety_160) and --teacher-weights PATH")
     for name in ("teacher_model", "teacher_weights"):
         if c.distillation_type == "none" and getattr(c, name) is not None:
-            fail(name, f"{getattr(c, name)!r} is set but --distillation-type is 'none', so the teacher would "
-                       "be ignored; pass --distillation-type hard (the paper's DeiT-distilled setting) or soft")
+            fail(name, f"{getattr(c, name)!r} is set but --distillation-type is 'none', so the teacher would be "
+                       "ignored; pass --distillation-type hard (the paper's DeiT-distilled setting) or soft, "
+                       f"or unset it with {_SPECS[name].flag} none")
     if not _DEVICE_RE.fullmatch(c.device):
         fail("device", f"must be auto, cpu, cuda, cuda:N or mps; got {_show(c.device)}")
     if c.amp == "fp16" and c.device == "cpu":
@@ -460,7 +467,10 @@ def dump_config(cfg: TrainConfig) -> str:
     for name, value in cfg.to_dict().items():
         if name in _SECTIONS:
             lines += ["", f"# --- {_SECTIONS[name]} ---"]
-        lines.append(yaml.safe_dump({name: value}, default_flow_style=False, width=10**6).rstrip("\n"))
+        try:
+            lines.append(yaml.safe_dump({name: value}, default_flow_style=False, width=10**6).rstrip("\n"))
+        except yaml.YAMLError:
+            raise ConfigError(f"{_SPECS[name].flag}: cannot write {_show(value)} to YAML") from None
     return "\n".join(lines) + "\n"
 
 
@@ -473,6 +483,7 @@ def save_config(cfg: TrainConfig, path: str | os.PathLike[str]) -> Path:
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(dump_config(cfg))
+            os.chmod(tmp, 0o644)  # mkstemp creates 0600; a run's config.yaml is meant to be shared
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

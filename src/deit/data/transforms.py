@@ -50,7 +50,10 @@ def open_image(path: str | Path) -> Image.Image:
             with Image.open(path) as img:
                 img.seek(0)
                 img.load()  # full decode: truncated files fail here, not later in a worker
-                out = ImageOps.exif_transpose(img)
+                try:
+                    out = ImageOps.exif_transpose(img)
+                except Exception:  # malformed EXIF: keep the decoded pixels as stored
+                    out = None
                 return img.copy() if out is None or out is img else out
     except ImageLoadError:
         raise

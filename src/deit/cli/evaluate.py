@@ -1,0 +1,101 @@
+"""`deit eval`: top-1/top-5 of the class head, the distillation head and the fused output (and a teacher).
+
+    deit eval --checkpoint runs/deit/best.pt --data /imagenet
+    deit eval --checkpoint runs/deit --data digits --teacher runs/teacher/best.pt --json
+    deit eval --checkpoint deit_small_distilled_patch16_224-649709d9.pth --model deit_small_distilled_patch16_224 \
+        --data /imagenet          # official / timm weights: name the architecture
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = __doc__.split("\n\n", 1)[1]
+    parser.add_argument("--checkpoint", required=True, help="run folder, .pt checkpoint, .safetensors, or "
+                        "official/timm weights (then --model is needed)")
+    parser.add_argument("--data", "--data-dir", "--data-path", dest="data", required=True,
+                        help="dataset (same forms as deit train); its validation split is evaluated")
+    parser.add_argument("--model", default=None, help="architecture for official/timm weight files")
+    parser.add_argument("--teacher", default=None, help="also evaluate a teacher (checkpoint or name)")
+    parser.add_argument("--teacher-weights", default=None, help="weights for a teacher given by name")
+    parser.add_argument("--val-split", type=float, default=None,
+                        help="held-out fraction for datasets without val/ (default: the checkpoint's)")
+    parser.add_argument("--split", choices=["val", "train"], default="val")
+    parser.add_argument("--seed", type=int, default=None, help="split seed (default: the checkpoint's)")
+    parser.add_argument("-b", "--batch-size", type=int, default=128)
+    parser.add_argument("-j", "--workers", type=int, default=2)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--amp", choices=["none", "bf16"], default="none")
+    parser.add_argument("--use-ema", action="store_true", help="evaluate the EMA weights of a checkpoint")
+    parser.add_argument("--skip-corrupt", action="store_true")
+    parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
+
+
+def load_for_eval(checkpoint: str, model_name: str | None, use_ema: bool = False):
+    """(model in eval mode, meta) from our checkpoints, or from official/timm weights with ``--model``."""
+    from deit.checkpoint import load_model_from_checkpoint
+    from deit.errors import ConfigError
+
+    if model_name is None:
+        return load_model_from_checkpoint(checkpoint, use_ema=use_ema)
+    from deit.models.weights import load_state_dict_file, load_weights
+    from deit.teacher import build_classifier
+
+    sd = load_state_dict_file(checkpoint)
+    head = sd.get("head.weight")
+    if head is None:
+        raise ConfigError(f"--checkpoint {checkpoint}: no 'head.weight' to infer the class count from")
+    model, spec = build_classifier(model_name, num_classes=head.shape[0])
+    load_weights(model, sd, adapt=True)
+    return model.eval(), {"model_spec": spec.to_dict(), "class_names": None, "path": checkpoint}
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+    from torch.utils.data import DataLoader
+
+    from deit.data import IMAGENET_MEAN, IMAGENET_STD, build_dataset, build_transform
+    from deit.distributed import resolve_device
+    from deit.engine import evaluate, is_interactive
+    from deit.errors import ConfigError
+    from deit.teacher import build_teacher
+
+    device = resolve_device(args.device)
+    model, meta = load_for_eval(args.checkpoint, args.model, args.use_ema)
+    cfg = meta.get("config") or {}
+    img_size = int(meta.get("img_size") or getattr(model, "img_size", None) or 224)
+    mean = tuple(meta.get("data_mean") or IMAGENET_MEAN)
+    std = tuple(meta.get("data_std") or IMAGENET_STD)
+    val_split = args.val_split if args.val_split is not None else float(cfg.get("val_split", 0.0))
+    seed = args.seed if args.seed is not None else int(cfg.get("seed", 0))
+    dataset = build_dataset(args.data, args.split, build_transform(False, img_size, mean, std), val_split=val_split,
+                            seed=seed, skip_corrupt=args.skip_corrupt, img_size=img_size)
+    names = meta.get("class_names")
+    if names is not None and list(names) != list(dataset.classes):
+        raise ConfigError(f"--data {args.data} has classes {list(dataset.classes)[:5]}... but the checkpoint "
+                          f"was trained on {list(names)[:5]}... ({len(names)} classes): they must match")
+    num_classes = len(dataset.classes)
+    teacher = None
+    if args.teacher:
+        teacher = build_teacher(args.teacher, num_classes, weights=args.teacher_weights, img_size=img_size,
+                                student_mean=mean, student_std=std, device=device, class_names=dataset.classes)
+    loader = DataLoader(dataset, batch_size=args.batch_size, num_workers=args.workers)
+    amp = torch.bfloat16 if args.amp == "bf16" else None
+    metrics = evaluate(model.to(device), loader, device, teacher=teacher, amp_dtype=amp,
+                       show_progress=is_interactive() and not args.json)
+    metrics["checkpoint"] = str(Path(args.checkpoint))
+    if args.json:
+        print(json.dumps(metrics, indent=2))
+        return 0
+    print(f"{metrics['samples']} images from {args.data} ({args.split}), checkpoint {args.checkpoint}")
+    print(f"{'output':22s} {'top-1':>7s} {'top-5':>7s}")
+    for key, label in (("teacher", "teacher"), ("cls", "class head"), ("dist", "distillation head"),
+                       ("fused", "fused (cls+dist)/2" if "cls_top1" in metrics else "model")):
+        if f"{key}_top1" in metrics:
+            print(f"{label:22s} {metrics[f'{key}_top1']:7.2f} {metrics[f'{key}_top5']:7.2f}")
+    return 0

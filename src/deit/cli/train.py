@@ -1,0 +1,27 @@
+"""`deit train`: train a DeiT student (optionally distilled from a convnet teacher) or a CNN teacher.
+
+    deit train --data /imagenet --model deit_tiny_distilled_patch16_224 --teacher regnety_160 \
+        --teacher-weights regnety_160.pth --distillation-type hard
+    deit train -c cifar_small_images --data ./cifar-10-batches-py --output runs/cifar
+    torchrun --nproc_per_node 4 -m deit train -c deit_small_distilled_imagenet --data /imagenet
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from deit.config import add_train_arguments, config_from_args
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.ArgumentDefaultsHelpFormatter
+    parser.epilog = __doc__.split("\n\n", 1)[1]
+    add_train_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from deit.trainer import train
+
+    cfg = config_from_args(args)
+    result = train(cfg)
+    return 0 if result is not None else 1

@@ -1,0 +1,86 @@
+"""Metrics files and PNG plots of a run (matplotlib's Agg backend: no display needed)."""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def write_csv(records: Sequence[dict], path: str | Path) -> None:
+    """All records as one CSV (columns: union of keys, first-seen order), written atomically."""
+    path = Path(path)
+    columns: list[str] = []
+    for r in records:
+        columns.extend(k for k in r if k not in columns)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(records)
+    tmp.replace(path)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_curves(records: Sequence[dict], path: str | Path, title: str = "") -> Path | None:
+    """Training loss and validation top-1 (fused, class, distillation heads) per epoch."""
+    if not records:
+        return None
+    plt = _pyplot()
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
+    epochs = [r["epoch"] for r in records]
+    ax_loss.plot(epochs, [r.get("train_loss") for r in records], label="train loss")
+    if any("val_loss" in r for r in records):
+        ev = [r for r in records if "val_loss" in r]
+        ax_loss.plot([r["epoch"] for r in ev], [r["val_loss"] for r in ev], label="val loss (fused)")
+    ax_loss.set_xlabel("epoch")
+    ax_loss.set_ylabel("loss")
+    ax_loss.legend()
+    for key, label in (("val_fused_top1", "fused"), ("val_cls_top1", "class head"),
+                       ("val_dist_top1", "distillation head"), ("val_ema_top1", "EMA")):
+        ev = [r for r in records if key in r]
+        if ev:
+            ax_acc.plot([r["epoch"] for r in ev], [r[key] for r in ev], label=label, marker="." if len(ev) < 30 else None)
+    ax_acc.set_xlabel("epoch")
+    ax_acc.set_ylabel("val top-1 (%)")
+    ax_acc.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+def plot_token_cosine(per_layer: dict[str, Sequence[float]], path: str | Path, title: str = "") -> Path:
+    """Cosine similarity between the class and distillation tokens at the input and after each block."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for label, values in per_layer.items():
+        ax.plot(range(len(values)), values, marker="o", label=label)
+    ax.set_xlabel("layer (0 = input of the first block)")
+    ax.set_ylabel("cos(class token, distillation token)")
+    ax.set_ylim(min(0.0, min(min(v) for v in per_layer.values()) - 0.05), 1.02)
+    ax.axhline(1.0, color="grey", lw=0.5, ls="--")
+    if len(per_layer) > 1:
+        ax.legend()
+    ax.set_title(title or "class vs distillation token")
+    fig.tight_layout()
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+    return path

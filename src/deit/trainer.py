@@ -1,0 +1,432 @@
+"""Build everything a run needs from one ``TrainConfig`` and drive the epochs.
+
+    deit train --data /imagenet --model deit_small_distilled_patch16_224 \
+        --teacher regnety_160 --teacher-weights regnety_160.pth --distillation-type hard
+    torchrun --nproc_per_node 8 -m deit train -c deit_base_distilled_imagenet --data /imagenet
+
+A run folder holds ``config.yaml``, ``metrics.jsonl``/``.csv``, ``last.pt``/``best.pt`` (full training
+state, ``weights_only`` loadable), ``model.safetensors`` + ``model.json`` and ``curves.png``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, DistributedSampler
+
+from deit import checkpoint as ckpt
+from deit.config import TrainConfig, save_config, validate
+from deit.data import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    DistributedEvalSampler,
+    RepeatAugSampler,
+    build_dataset,
+    build_mixup,
+    build_transform,
+)
+from deit.distributed import DistInfo, all_reduce_sum, cleanup, init_distributed
+from deit.engine import StepContext, evaluate, is_interactive, train_one_epoch
+from deit.errors import CheckpointError, ConfigError, DataError
+from deit.losses import DistillationLoss, build_base_criterion
+from deit.models import MODEL_CONFIGS, is_deit_model
+from deit.models.weights import load_weights
+from deit.optim import LRSchedule, ModelEma, build_optimizer
+from deit.plots import plot_curves, write_csv
+from deit.teacher import build_classifier, build_teacher
+
+log = logging.getLogger("deit")
+AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def setup_logging(log_file: Path | None, is_main: bool) -> None:
+    root = logging.getLogger("deit")
+    root.handlers.clear()
+    root.setLevel(logging.INFO if is_main else logging.WARNING)
+    root.propagate = False
+    fmt = logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S")
+    stream = logging.StreamHandler(sys.stderr)
+    stream.setFormatter(fmt)
+    root.addHandler(stream)
+    if log_file is not None and is_main:
+        fh = logging.FileHandler(log_file)
+        fh.setFormatter(fmt)
+        root.addHandler(fh)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def epoch_seed(cfg: TrainConfig, epoch: int, rank: int) -> int:
+    # Every epoch restarts all random streams from (seed, epoch, rank): resuming at an epoch boundary
+    # reproduces the uninterrupted run exactly, whatever happened to the RNGs before.
+    return (cfg.seed * 1_000_003 + epoch * 10_007 + rank) % 2**63
+
+
+def _seed_worker(worker_id: int) -> None:
+    s = torch.initial_seed() % 2**32
+    random.seed(s)
+    np.random.seed(s)
+
+
+class StopFlag:
+    """SIGTERM/SIGINT (SLURM pre-emption, Ctrl-C) ask the loop to stop after the current step."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.signal_name = ""
+        self._previous: dict[int, Any] = {}
+
+    def install(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._previous[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # second Ctrl-C: stop now
+        self.requested = True
+        self.signal_name = signal.Signals(signum).name
+        log.warning("%s received: finishing this step, then saving a checkpoint", self.signal_name)
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+@dataclass
+class DataBundle:
+    train: Any
+    val: Any
+    classes: list[str]
+    img_size: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+
+def default_img_size(cfg: TrainConfig) -> int:
+    if cfg.img_size:
+        return cfg.img_size
+    if is_deit_model(cfg.model):
+        return MODEL_CONFIGS[cfg.model]["img_size"]
+    return 32 if str(cfg.data).lower() == "digits" else 224
+
+
+def build_data(cfg: TrainConfig) -> DataBundle:
+    img_size = default_img_size(cfg)
+    mean, std = IMAGENET_MEAN, IMAGENET_STD
+    aa = None if cfg.aa in (None, "", "none") else cfg.aa
+    train_tf = build_transform(True, img_size, mean, std, auto_augment=aa, interpolation=cfg.train_interpolation,
+                               reprob=cfg.reprob, remode=cfg.remode, recount=cfg.recount,
+                               color_jitter=cfg.color_jitter)
+    eval_tf = build_transform(False, img_size, mean, std)
+    common = dict(val_split=cfg.val_split, seed=cfg.seed, skip_corrupt=cfg.skip_corrupt, img_size=img_size)
+    train = build_dataset(cfg.data, "train", train_tf, **common)
+    val = build_dataset(cfg.data, "val", eval_tf, **common)
+    classes = list(train.classes)
+    if len(train) < cfg.batch_size:
+        raise DataError(f"--data {cfg.data}: {len(train)} training images, fewer than --batch-size "
+                        f"{cfg.batch_size}; lower the batch size")
+    if cfg.num_classes is not None and cfg.num_classes != len(classes):
+        raise ConfigError(f"--num-classes {cfg.num_classes} but --data {cfg.data} has {len(classes)} classes")
+    return DataBundle(train, val, classes, img_size, tuple(mean), tuple(std))
+
+
+def build_student(cfg: TrainConfig, num_classes: int, img_size: int) -> tuple[nn.Module, dict]:
+    extra: dict[str, Any] = {}
+    if is_deit_model(cfg.model):
+        extra = {"drop_rate": cfg.drop, "drop_path_rate": cfg.drop_path}
+    model, spec = build_classifier(cfg.model, num_classes, img_size=img_size, **extra)
+    if cfg.finetune:
+        dropped = load_weights(model, cfg.finetune)
+        log.info("fine-tuning from %s%s", cfg.finetune, f" (new heads: {', '.join(dropped)})" if dropped else "")
+    return model, spec.to_dict()
+
+
+def _loader(dataset: Any, sampler: Any, cfg: TrainConfig, device: torch.device, drop_last: bool,
+            generator: torch.Generator | None = None) -> DataLoader:
+    return DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.workers,
+                      pin_memory=cfg.pin_mem and device.type == "cuda", drop_last=drop_last,
+                      worker_init_fn=_seed_worker, generator=generator,
+                      persistent_workers=False)
+
+
+def resolve_resume(cfg: TrainConfig, run: ckpt.RunFolder) -> Path | None:
+    if cfg.resume is None:
+        return None
+    if cfg.resume == "auto":
+        found = ckpt.find_last_checkpoint(run.root)
+        if found is None:
+            log.info("--resume: no checkpoint in %s yet, starting a new run", run.root)
+        return found
+    path = Path(cfg.resume)
+    if not path.is_file():
+        raise CheckpointError(f"--resume {path}: no such checkpoint file")
+    return path
+
+
+class Trainer:
+    """Holds the pieces of one run; ``fit()`` runs it. Rank 0 alone logs and writes files."""
+
+    def __init__(self, cfg: TrainConfig) -> None:
+        self.cfg = cfg = validate(cfg)
+        self.dist: DistInfo = init_distributed(cfg.device)
+        self.device = device = self.dist.device
+        self.run = ckpt.RunFolder(Path(cfg.output))
+        main = self.dist.is_main
+        resume_path = resolve_resume(cfg, self.run)
+        if main:
+            self.run.prepare(overwrite=cfg.overwrite, resume=cfg.resume is not None)
+        setup_logging(self.run.log_path if main else None, main)
+        if cfg.deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        seed_everything(cfg.seed + self.dist.rank)
+        amp = cfg.resolve_amp(device.type)
+        if amp == "fp16" and device.type != "cuda":
+            raise ConfigError("--amp fp16 needs a CUDA device; use --amp bf16 or none")
+        self.amp_dtype = AMP_DTYPES[amp]
+
+        self.data = data = build_data(cfg)
+        num_classes = len(data.classes)
+        model, self.model_spec = build_student(cfg, num_classes, data.img_size)
+        self.distilled = bool(getattr(model, "distilled", False))
+        if cfg.distillation_type != "none" and not self.distilled:
+            raise ConfigError(f"--model {cfg.model} has no distillation token, so it cannot be distilled "
+                              f"(--distillation-type {cfg.distillation_type}); use a *_distilled_* model")
+        self.teacher = None
+        if cfg.distillation_type != "none":
+            self.teacher = build_teacher(cfg.teacher_model, num_classes, weights=cfg.teacher_weights,
+                                         img_size=data.img_size, student_mean=data.mean, student_std=data.std,
+                                         device=device, channels_last=cfg.channels_last,
+                                         class_names=data.classes)
+        model.to(device)
+        if cfg.channels_last:
+            model.to(memory_format=torch.channels_last)
+        self.model = model  # the plain module: its state-dict keys never carry "module." or "_orig_mod."
+        self.ema = ModelEma(model, cfg.model_ema_decay) if cfg.model_ema else None
+        self.optimizer = build_optimizer(model, cfg.opt, cfg.scaled_lr(self.dist.world_size), cfg.weight_decay,
+                                         cfg.opt_eps, cfg.momentum, fused=device.type == "cuda")
+        self.scaler = torch.amp.GradScaler("cuda") if amp == "fp16" else None
+        self.schedule = LRSchedule(cfg.scaled_lr(self.dist.world_size), cfg.epochs, cfg.warmup_epochs,
+                                   cfg.warmup_lr, cfg.min_lr, cfg.sched, cfg.decay_epochs, cfg.decay_rate)
+        self.mixup = None
+        if cfg.mixup_prob > 0 and (cfg.mixup > 0 or cfg.cutmix > 0 or cfg.cutmix_minmax is not None):
+            self.mixup = build_mixup(cfg.mixup, cfg.cutmix, cfg.mixup_switch_prob, cfg.mixup_mode, cfg.smoothing,
+                                     num_classes, prob=cfg.mixup_prob, cutmix_minmax=cfg.cutmix_minmax)
+        self.criterion = DistillationLoss(
+            build_base_criterion(self.mixup is not None, cfg.smoothing), cfg.distillation_type,
+            cfg.distillation_alpha, cfg.distillation_tau, cfg.soft_normalization, self.distilled)
+
+        net: nn.Module = model
+        if cfg.compile:
+            net = torch.compile(net)
+        if self.dist.distributed:
+            net = nn.parallel.DistributedDataParallel(
+                net, device_ids=[device.index] if device.type == "cuda" else None)
+        self.net = net
+
+        world, rank = self.dist.world_size, self.dist.rank
+        if cfg.repeated_aug:
+            self.train_sampler = RepeatAugSampler(data.train, world, rank, True, cfg.num_repeats, cfg.seed)
+        else:
+            self.train_sampler = DistributedSampler(data.train, world, rank, shuffle=True, seed=cfg.seed,
+                                                    drop_last=True)
+        val_sampler = DistributedEvalSampler(data.val, world if cfg.dist_eval else 1, rank if cfg.dist_eval else 0)
+        self.val_loader = _loader(data.val, val_sampler, cfg, device, drop_last=False)
+        n_batches = len(self.train_sampler) // cfg.batch_size
+        if n_batches == 0:
+            raise DataError(f"--data {cfg.data}: {len(self.train_sampler)} training images per process, fewer "
+                            f"than --batch-size {cfg.batch_size}")
+        self.steps_per_epoch = min(n_batches, cfg.max_steps_per_epoch or n_batches)
+        self.start_epoch, self.start_step, self.best_top1 = 0, 0, float("-inf")
+        self.teacher_metrics: dict[str, float] | None = None
+        self.stop = StopFlag()
+        self.ctx = StepContext(
+            optimizer=self.optimizer, criterion=self.criterion, lr_at=self.schedule.apply, device=device,
+            steps_per_epoch=self.steps_per_epoch, teacher=self.teacher, mixup=self.mixup,
+            amp_dtype=self.amp_dtype, scaler=self.scaler, accum_steps=cfg.accum_steps, clip_grad=cfg.clip_grad,
+            ema=self.ema, channels_last=cfg.channels_last, skip_nonfinite=cfg.skip_nonfinite,
+            log_interval=cfg.log_interval, show_progress=main and is_interactive(),
+            last_good_checkpoint=self._last_good, should_stop=self._should_stop)
+        if resume_path is not None:
+            self._resume(resume_path)
+        if main:
+            save_config(cfg, self.run.config_path)
+            log.info("run folder %s | %d train / %d val images, %d classes | %s on %s x%d | lr %.3g "
+                     "(global batch %d) | amp %s | distillation %s", self.run.root, len(data.train),
+                     len(data.val), num_classes, cfg.model, device, world, self.schedule.base_lr,
+                     cfg.global_batch_size(world), amp, cfg.distillation_type)
+        self.tb = self._tensorboard() if main and cfg.tensorboard else None
+
+    # ------------------------------------------------------------------ state
+    def _last_good(self) -> str:
+        last = ckpt.find_last_checkpoint(self.run.root) if self.dist.is_main else None
+        return str(last) if last else "none yet"
+
+    def _should_stop(self) -> bool:
+        flag = self.stop.requested
+        if self.dist.distributed:  # every rank stops at the same step, or collectives would hang
+            t = torch.tensor([1.0 if flag else 0.0], device=self.device)
+            flag = all_reduce_sum(t).item() > 0
+            self.stop.requested = flag
+        return flag
+
+    def state(self, epoch: int, step_in_epoch: int, metrics: dict) -> dict:
+        return {
+            "format": "deit-train-v1",
+            "model": self.model.state_dict(),
+            "model_spec": self.model_spec,
+            "class_names": list(self.data.classes),
+            "data_mean": list(self.data.mean),
+            "data_std": list(self.data.std),
+            "img_size": self.data.img_size,
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler else None,
+            "ema": self.ema.state_dict() if self.ema else None,
+            "epoch": epoch,  # completed epochs
+            "step_in_epoch": step_in_epoch,  # > 0 only for a checkpoint taken mid-epoch (signal)
+            "global_step": self.ctx.global_step,
+            "best_top1": self.best_top1 if self.best_top1 != float("-inf") else None,
+            "rng": ckpt.capture_rng_state(),
+            "config": self.cfg.to_dict(),
+            "metrics": metrics,
+        }
+
+    def _resume(self, path: Path) -> None:
+        state = ckpt.load_checkpoint(path, map_location="cpu")
+        if state.get("format") != "deit-train-v1":
+            raise CheckpointError(f"--resume {path}: not a deit training checkpoint (use --finetune for weights)")
+        spec = state.get("model_spec") or {}
+        if spec.get("name") != self.model_spec["name"]:
+            raise CheckpointError(f"--resume {path}: checkpoint model {spec.get('name')!r} differs from --model "
+                                  f"{self.model_spec['name']!r}")
+        load_weights(self.model, state["model"], adapt=False)
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        if self.ema is not None and state.get("ema"):
+            self.ema.load_state_dict(state["ema"])
+        self.start_epoch, self.start_step = int(state["epoch"]), int(state.get("step_in_epoch", 0))
+        self.ctx.global_step = int(state.get("global_step", 0))
+        self.best_top1 = state.get("best_top1") if state.get("best_top1") is not None else float("-inf")
+        self._resume_rng = state.get("rng") if self.start_step else None
+        log.info("resumed from %s at epoch %d step %d", path, self.start_epoch, self.start_step)
+
+    def _tensorboard(self) -> Any:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError as exc:
+            raise ConfigError("--tensorboard needs the tensorboard package: pip install 'deit[tensorboard]'") from exc
+        return SummaryWriter(str(self.run.root / "tensorboard"))
+
+    def save(self, epoch: int, step_in_epoch: int, metrics: dict, best: bool) -> None:
+        if not self.dist.is_main:
+            return
+        state = self.state(epoch, step_in_epoch, metrics)
+        if best:
+            ckpt.save_checkpoint(state, self.run.best)
+        ckpt.save_checkpoint(state, self.run.last)
+
+    # ------------------------------------------------------------------ loop
+    def train_loader(self, epoch: int, start_step: int) -> DataLoader:
+        self.train_sampler.set_epoch(epoch)
+        indices = list(iter(self.train_sampler))[start_step * self.cfg.batch_size:]
+        g = torch.Generator().manual_seed(epoch_seed(self.cfg, epoch, self.dist.rank))
+        return _loader(self.data.train, indices, self.cfg, self.device, drop_last=True, generator=g)
+
+    def fit(self) -> dict:
+        cfg, main = self.cfg, self.dist.is_main
+        self.stop.install()
+        metrics: dict[str, Any] = {}
+        t_start = time.perf_counter()
+        try:
+            for epoch in range(self.start_epoch, cfg.epochs):
+                start_step = self.start_step if epoch == self.start_epoch else 0
+                seed_everything(epoch_seed(cfg, epoch, self.dist.rank))
+                if start_step and getattr(self, "_resume_rng", None):
+                    ckpt.restore_rng_state(self._resume_rng)
+                result = train_one_epoch(self.net, self.train_loader(epoch, start_step), self.ctx, epoch, start_step)
+                if result.interrupted:
+                    next_step = result.extra["next_step"]
+                    self.save(epoch, next_step, metrics, best=False)
+                    if main:
+                        print(f"deit train: stopped by {self.stop.signal_name} at epoch {epoch} step {next_step}; "
+                              f"checkpoint saved to {self.run.last}.\nResume with the same command plus "
+                              f"--resume (or --resume {self.run.last}).", file=sys.stderr)
+                    plot_curves(ckpt.read_jsonl(self.run.metrics_path), self.run.curves_png) if main else None
+                    return {"interrupted": True, "epoch": epoch, "step": next_step, "run": str(self.run.root)}
+                last_epoch = epoch + 1 == cfg.epochs
+                record: dict[str, Any] = {"epoch": epoch + 1, "lr": result.lr, "train_loss": result.loss,
+                                          **{f"train_{k}": v for k, v in result.parts.items() if k != "total"},
+                                          "train_img_per_s": result.images_per_s, "epoch_seconds": result.seconds,
+                                          "skipped_nonfinite": result.skipped_nonfinite}
+                is_best = False
+                if (epoch + 1) % cfg.eval_interval == 0 or last_epoch:
+                    metrics = self.evaluate()
+                    record.update({f"val_{k}": v for k, v in metrics.items()})
+                    is_best = metrics["top1"] > self.best_top1
+                    self.best_top1 = max(self.best_top1, metrics["top1"])
+                    log.info("epoch %d/%d: loss %.4f | val top1 %.2f%% (best %.2f%%)%s | %.0f img/s",
+                             epoch + 1, cfg.epochs, result.loss, metrics["top1"], self.best_top1,
+                             "".join(f" {h} {metrics[f'{h}_top1']:.2f}" for h in ("cls", "dist", "teacher")
+                                     if f"{h}_top1" in metrics), result.images_per_s)
+                if main:
+                    ckpt.append_jsonl(self.run.metrics_path, record)
+                    write_csv(ckpt.read_jsonl(self.run.metrics_path), self.run.csv_path)
+                    if self.tb is not None:
+                        for k, v in record.items():
+                            if isinstance(v, (int, float)) and k != "epoch":
+                                self.tb.add_scalar(k, v, epoch + 1)
+                if (epoch + 1) % cfg.save_interval == 0 or last_epoch or is_best:
+                    self.save(epoch + 1, 0, metrics, best=is_best)
+        finally:
+            self.stop.restore()
+        if main:
+            self.export(metrics)
+            plot_curves(ckpt.read_jsonl(self.run.metrics_path), self.run.curves_png)
+            log.info("done in %.1f min; best top1 %.2f%%; run folder %s", (time.perf_counter() - t_start) / 60,
+                     self.best_top1, self.run.root)
+        return {"interrupted": False, "metrics": metrics, "best_top1": self.best_top1, "run": str(self.run.root)}
+
+    def evaluate(self) -> dict[str, float]:
+        teacher = self.teacher if self.teacher_metrics is None else None  # frozen: measure it once
+        metrics = evaluate(self.net, self.val_loader, self.device, teacher=teacher, amp_dtype=self.amp_dtype,
+                           show_progress=self.ctx.show_progress)
+        if teacher is not None:
+            self.teacher_metrics = {k: v for k, v in metrics.items() if k.startswith("teacher_")}
+        metrics.update(self.teacher_metrics or {})
+        if self.ema is not None:
+            backup = {k: v.clone() for k, v in self.model.state_dict().items()}
+            self.model.load_state_dict({k: v.to(backup[k].dtype) for k, v in self.ema.state_dict().items()})
+            ema_metrics = evaluate(self.net, self.val_loader, self.device, amp_dtype=self.amp_dtype)
+            self.model.load_state_dict(backup)
+            metrics.update({f"ema_{k}": v for k, v in ema_metrics.items() if k.endswith(("top1", "top5"))})
+        return metrics
+
+    def export(self, metrics: dict) -> None:
+        meta = {"model_spec": self.model_spec, "class_names": list(self.data.classes),
+                "data_mean": list(self.data.mean), "data_std": list(self.data.std), "img_size": self.data.img_size,
+                "metrics": metrics, "config": self.cfg.to_dict()}
+        ckpt.export_model(self.model.state_dict(), meta, self.run.root)
+
+
+def train(cfg: TrainConfig) -> dict:
+    """Run one training job described by ``cfg``; returns the final metrics and the run folder."""
+    trainer = None
+    try:
+        trainer = Trainer(cfg)
+        return trainer.fit()
+    finally:
+        cleanup()
