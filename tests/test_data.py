@@ -352,3 +352,20 @@ def test_mixup_odd_batch() -> None:
             assert out_t[-1].argmax() == target[-1] and abs(out_t[-1].max().item() - 0.92) < 1e-6
     with pytest.raises(ConfigError):
         build_mixup(mode="weird", num_classes=5)
+
+
+def test_randaugment_posterize_at_full_magnitude_does_not_crash() -> None:
+    """rand-m9-mstd0.5-inc1 can draw magnitude 10 -> posterize to 0 bits, which Pillow >= 12 rejects."""
+    from PIL import Image
+    from timm.data.auto_augment import rand_augment_transform
+
+    from deit.data.transforms import _posterize_any_bits
+
+    img = Image.new("RGB", (16, 16), (200, 100, 50))
+    assert _posterize_any_bits(img, 0).getextrema() == ((0, 0), (0, 0), (0, 0))
+    assert _posterize_any_bits(img, 8) is img
+    aug = rand_augment_transform("rand-n1-m10-mstd0-inc1", {"img_mean": (124, 116, 104)})
+    for op in aug.ops:
+        if op.name == "PosterizeIncreasing":
+            op.prob = 1.0
+            assert op(img).getextrema() == ((0, 0), (0, 0), (0, 0))

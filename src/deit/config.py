@@ -35,13 +35,22 @@ def _opt(default: Any, doc: str, *flags: str, **meta: Any) -> Any:
     return field(default=default, metadata={"help": doc, "flags": list(flags), **meta})
 
 
+_HELP = {
+    "data": "dataset folder (class sub-folders, or train/ and val/), or 'digits' for the bundled offline digits",
+    "resume": "checkpoint to resume; without a value: the last checkpoint of --output",
+    "soft_normalization": "soft KL normalisation: 'official' (sum / numel, as the official code) or 'batchmean'",
+    "amp": "mixed precision: auto = bf16 on CUDA, none elsewhere; --amp alone = bf16",
+    "distill": "distillation loss: hard (teacher's argmax as label, the paper's best) or soft (KL)",
+}
+_DISTILL = ["none", "soft", "hard"]
+
+
 @dataclass
 class TrainConfig:
     """Every training option, flat; field metadata holds help text, flag names and choices."""
 
     # data
-    data: str | None = _opt(None, "dataset folder (class sub-folders, or train/ and val/) or 'digits' for the "
-                            "bundled offline digits data", "--data", "--data-dir", "--data-path")
+    data: str | None = _opt(None, _HELP["data"], "--data", "--data-dir", "--data-path")
     val_split: float = _opt(0.0, "fraction of training images held out for validation when there is no val/")
     skip_corrupt: bool = _opt(False, "skip unreadable images instead of failing")
     workers: int = _opt(4, "data-loader worker processes per process", "-j", "--workers")
@@ -55,16 +64,16 @@ class TrainConfig:
     finetune: str | None = _opt(None, "weights to start from (checkpoint, official .pth or timm state dict)")
     # output
     output: str = _opt("runs/deit", "run folder", "--output", "--output-dir")
-    resume: str | None = _opt(None, "checkpoint to resume; without a value: last checkpoint of --output",
-                              nargs="?", const="auto", metavar="CKPT")
+    resume: str | None = _opt(None, _HELP["resume"], nargs="?", const="auto", metavar="CKPT")
     overwrite: bool = _opt(False, "allow writing into a non-empty run folder without resuming")
     # optimization
     epochs: int = _opt(300, "training epochs")
     batch_size: int = _opt(64, "batch size per process", "-b", "--batch-size")
     accum_steps: int = _opt(1, "gradient accumulation steps", "--grad-accum-steps")
     opt: str = _opt("adamw", "optimizer", choices=["adamw", "sgd"])
-    lr: float = _opt(5e-4, "reference learning rate for a global batch of 512, scaled linearly by "
-                     "global_batch*accum/512 unless --no-lr-scale")
+    lr: float = _opt(
+        5e-4, "lr for a global batch of 512, scaled by global_batch*accum/512 unless --no-lr-scale"
+    )
     lr_scale: bool = _opt(True, "apply the linear lr scaling rule")
     weight_decay: float = _opt(0.05, "weight decay (not applied to biases, norms, tokens, pos_embed)")
     opt_eps: float = _opt(1e-8, "optimizer epsilon")
@@ -81,9 +90,14 @@ class TrainConfig:
     smoothing: float = _opt(0.1, "label smoothing")
     color_jitter: float = _opt(0.3, "color jitter strength (timm ignores it when --aa is active)")
     aa: str = _opt("rand-m9-mstd0.5-inc1", "timm auto-augment policy ('none' disables)")
-    train_interpolation: str = _opt("bicubic", "resize interpolation for training",
-                                    choices=["bicubic", "bilinear", "nearest", "random"])
+    train_interpolation: str = _opt(
+        "bicubic", "resize interpolation", choices=["bicubic", "bilinear", "random"]
+    )
     reprob: float = _opt(0.25, "random erasing probability")
+    hflip: float = _opt(0.5, "horizontal flip probability (0 for classes that are not mirror-invariant, "
+                        "e.g. digits)")
+    augment: bool = _opt(True, "image augmentation; --no-augment trains on the eval transform (mixup/cutmix "
+                         "still apply unless set to 0)")
     remode: str = _opt("pixel", "random erasing fill mode", choices=["pixel", "rand", "const"])
     recount: int = _opt(1, "random erasing count")
     repeated_aug: bool = _opt(True, "repeated augmentation sampler (Hoffer et al.)")
@@ -93,24 +107,23 @@ class TrainConfig:
     cutmix_minmax: tuple[float, float] | None = _opt(None, "cutmix min/max area ratio (overrides --cutmix)")
     mixup_prob: float = _opt(1.0, "probability of applying mixup or cutmix to a batch")
     mixup_switch_prob: float = _opt(0.5, "probability of cutmix instead of mixup when both are enabled")
-    mixup_mode: str = _opt("batch", "mixup parameters per batch, pair or element",
-                           choices=["batch", "pair", "elem"])
+    mixup_mode: str = _opt(
+        "batch", "mix params per batch, pair or element", choices=["batch", "pair", "elem"]
+    )
     # distillation
-    teacher_model: str | None = _opt(None, "teacher classifier name, e.g. regnety_160", "--teacher",
-                                     "--teacher-model")
+    teacher_model: str | None = _opt(None, "teacher name, e.g. regnety_160", "--teacher", "--teacher-model")
     teacher_weights: str | None = _opt(None, "teacher weights file", "--teacher-weights", "--teacher-path")
-    distillation_type: str = _opt("none", "distillation loss", "--distillation-type", "--distill",
-                                  choices=["none", "soft", "hard"])
+    distillation_type: str = _opt(
+        "none", _HELP["distill"], "--distillation-type", "--distill", choices=_DISTILL
+    )
     distillation_alpha: float = _opt(0.5, "weight of the distillation loss")
     distillation_tau: float = _opt(1.0, "soft distillation temperature")
-    soft_normalization: str = _opt("official", "soft KL normalisation: 'official' (sum/numel, as the "
-                                   "official code) or 'batchmean'", choices=["official", "batchmean"])
+    soft_normalization: str = _opt("official", _HELP["soft_normalization"], choices=["official", "batchmean"])
     # model EMA
     model_ema: bool = _opt(False, "keep an exponential moving average of the weights")
     model_ema_decay: float = _opt(0.99996, "EMA decay per step")
     # runtime
-    amp: str = _opt("auto", "mixed precision; auto = bf16 on CUDA, none elsewhere; --amp alone = bf16",
-                    choices=["auto", "none", "bf16", "fp16"], nargs="?", const="bf16")
+    amp: str = _opt("auto", _HELP["amp"], choices=["auto", "none", "bf16", "fp16"], nargs="?", const="bf16")
     compile: bool = _opt(False, "torch.compile the student")
     channels_last: bool = _opt(False, "channels-last memory format")
     device: str = _opt("auto", "auto, cpu, cuda, cuda:N or mps")
@@ -127,7 +140,8 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain YAML/JSON-safe data (tuples become lists)."""
-        return {f.name: list(v) if isinstance(v, tuple) else v for f in fields(self) for v in [getattr(self, f.name)]}
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "config") -> TrainConfig:
@@ -148,13 +162,17 @@ class TrainConfig:
         return self.amp
 
 
-_SECTIONS = {"data": "data", "model": "model", "output": "output", "epochs": "optimization", "sched": "schedule",
-             "smoothing": "augmentation", "teacher_model": "distillation", "model_ema": "model EMA",
-             "amp": "runtime", "eval_interval": "logging and checkpoints"}
-_EXTRA_ALIASES = {"num_workers": "workers", "nb_classes": "num_classes"}
+_SECTION_STARTS = "data model output epochs sched smoothing teacher_model model_ema amp eval_interval".split()
+_SECTION_TITLES = "data model output optimizer schedule augmentation distillation EMA runtime logging".split()
+_SECTIONS = dict(zip(_SECTION_STARTS, _SECTION_TITLES))  # first field of a section -> title
 _NONE_WORDS = {"none", "null", ""}
-_KIND_TEXT = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
-              tuple: "a list of two numbers [min, max]"}
+_KIND_TEXT = {
+    bool: "true or false",
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    tuple: "a list of two numbers [min, max]",
+}
 
 
 @dataclass(frozen=True)
@@ -184,9 +202,10 @@ def _build_specs() -> dict[str, _Spec]:
     specs = {}
     for f in fields(TrainConfig):
         tp = hints[f.name]
-        optional = typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in typing.get_args(tp)
+        args = typing.get_args(tp)
+        optional = typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in args
         if optional:
-            tp = next(a for a in typing.get_args(tp) if a is not type(None))
+            tp = next(a for a in args if a is not type(None))
         kind = tuple if typing.get_origin(tp) is tuple else tp
         flags = tuple(f.metadata["flags"]) or ("--" + f.name.replace("_", "-"),)
         specs[f.name] = _Spec(f.name, kind, optional, f.default, flags, f.metadata)
@@ -194,8 +213,8 @@ def _build_specs() -> dict[str, _Spec]:
 
 
 _SPECS = _build_specs()
-_ALIASES = {**{fl.lstrip("-").replace("-", "_"): s.name for s in _SPECS.values() for fl in s.flags
-               if fl.startswith("--")}, **_EXTRA_ALIASES}
+_ALIASES = {fl[2:].replace("-", "_"): s.name for s in _SPECS.values() for fl in s.flags if fl[:2] == "--"}
+_ALIASES.update(num_workers="workers", nb_classes="num_classes")
 
 
 def _show(value: Any) -> str:
@@ -266,7 +285,9 @@ def _unknown_key(key: Any, source: str) -> ConfigError:
 def _values_from_mapping(data: Any, source: str) -> dict[str, Any]:
     """Validate keys and types of a flat mapping (YAML file, dict); return field name → typed value."""
     if not isinstance(data, Mapping):
-        raise ConfigError(f"{source}: expected a mapping of option names to values, got {type(data).__name__}")
+        raise ConfigError(
+            f"{source}: expected a mapping of option names to values, not {type(data).__name__}"
+        )
     values: dict[str, Any] = {}
     seen: dict[str, Any] = {}
     for key, value in data.items():
@@ -305,8 +326,10 @@ def resolve_recipe(name_or_path: str | os.PathLike[str]) -> Path:
         raise ConfigError(f"-c/--config {_show(name)}: not a file")
     close = difflib.get_close_matches(name, list_recipes(), n=2)
     hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-    raise ConfigError(f"-c/--config {_show(name)}: no such file and no such recipe "
-                      f"(shipped: {', '.join(list_recipes())}){hint}")
+    raise ConfigError(
+        f"-c/--config {_show(name)}: no such file and no such recipe "
+        f"(shipped: {', '.join(list_recipes())}){hint}"
+    )
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -324,8 +347,12 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return _values_from_mapping({} if data is None else data, str(path))
 
 
-def load_config(source: str | os.PathLike[str] | None = None, overrides: Mapping[str, Any] | None = None,
-                *, check: bool = True) -> TrainConfig:
+def load_config(
+    source: str | os.PathLike[str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    check: bool = True,
+) -> TrainConfig:
     """Defaults < YAML file or shipped recipe ``source`` < ``overrides`` (field names or aliases)."""
     values = _read_yaml(resolve_recipe(source)) if source is not None else {}
     for key, value in (overrides or {}).items():
@@ -364,8 +391,13 @@ def _arg_type(spec: _Spec) -> Callable[[str], Any]:
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add ``-c/--config`` and one flag per :class:`TrainConfig` field; every default is SUPPRESS."""
-    parser.add_argument("-c", "--config", default=argparse.SUPPRESS, metavar="RECIPE",
-                        help=f"recipe YAML path or shipped name ({', '.join(list_recipes()) or 'none'})")
+    parser.add_argument(
+        "-c",
+        "--config",
+        default=argparse.SUPPRESS,
+        metavar="RECIPE",
+        help=f"recipe YAML path or shipped name ({', '.join(list_recipes()) or 'none'})",
+    )
     group: Any = parser
     for spec in _SPECS.values():
         if spec.name in _SECTIONS:
@@ -373,7 +405,11 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
         text = spec.meta["help"]
         if "default" not in text:
             text += " (required)" if spec.name == "data" else f" (default: {spec.default})"
-        kw: dict[str, Any] = {"dest": spec.name, "default": argparse.SUPPRESS, "help": text.replace("%", "%%")}
+        kw: dict[str, Any] = {
+            "dest": spec.name,
+            "default": argparse.SUPPRESS,
+            "help": text.replace("%", "%%"),
+        }
         if spec.kind is bool:
             kw["action"] = argparse.BooleanOptionalAction
         elif spec.kind is tuple:
@@ -387,28 +423,29 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     return parser
 
 
-def _in(lo: float, hi: float, hi_open: bool = False) -> tuple[Callable[[Any], bool], str]:
-    test = (lambda v: lo <= v < hi) if hi_open else (lambda v: lo <= v <= hi)
-    return test, f"must be in [{lo:g}, {hi:g}{')' if hi_open else ']'}"
+# value rules: a bound (">=1", ">0") or an interval ("[0,1)") followed by the fields it applies to
+_RULES_TABLE = """
+>=0 workers weight_decay warmup_epochs warmup_lr min_lr color_jitter mixup cutmix skip_nonfinite
+>=1 img_size num_classes epochs batch_size accum_steps recount num_repeats max_steps_per_epoch
+>=1 eval_interval save_interval log_interval
+>0 lr opt_eps clip_grad decay_epochs distillation_tau
+[0,1) val_split drop drop_path momentum smoothing
+[0,1] reprob hflip mixup_prob mixup_switch_prob distillation_alpha
+(0,1] decay_rate
+(0,1) model_ema_decay
+[0,2147483648) seed
+"""
+_RULES = {name: ln.split()[0] for ln in _RULES_TABLE.strip().splitlines() for name in ln.split()[1:]}
 
 
-_AT_LEAST_1 = (lambda v: v >= 1, "must be >= 1")
-_NON_NEG = (lambda v: v >= 0, "must be >= 0")
-_POSITIVE = (lambda v: v > 0, "must be > 0")
-_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "val_split": _in(0, 1, True), "workers": _NON_NEG, "img_size": _AT_LEAST_1, "num_classes": _AT_LEAST_1,
-    "drop": _in(0, 1, True), "drop_path": _in(0, 1, True), "epochs": _AT_LEAST_1, "batch_size": _AT_LEAST_1,
-    "accum_steps": _AT_LEAST_1, "lr": _POSITIVE, "weight_decay": _NON_NEG, "opt_eps": _POSITIVE,
-    "momentum": _in(0, 1, True), "clip_grad": _POSITIVE, "warmup_epochs": _NON_NEG, "warmup_lr": _NON_NEG,
-    "min_lr": _NON_NEG, "decay_epochs": _POSITIVE, "decay_rate": (lambda v: 0 < v <= 1, "must be in (0, 1]"),
-    "smoothing": _in(0, 1, True), "color_jitter": _NON_NEG, "reprob": _in(0, 1), "recount": _AT_LEAST_1,
-    "num_repeats": _AT_LEAST_1, "mixup": _NON_NEG, "cutmix": _NON_NEG, "mixup_prob": _in(0, 1),
-    "mixup_switch_prob": _in(0, 1), "distillation_alpha": _in(0, 1), "distillation_tau": _POSITIVE,
-    "model_ema_decay": (lambda v: 0 < v < 1, "must be in (0, 1)"),
-    "seed": (lambda v: 0 <= v < 2**31, "must be in [0, 2**31)"),
-    "skip_nonfinite": _NON_NEG, "max_steps_per_epoch": _AT_LEAST_1, "eval_interval": _AT_LEAST_1,
-    "save_interval": _AT_LEAST_1, "log_interval": _AT_LEAST_1,
-}
+def _obeys(rule: str, v: float) -> bool:
+    if rule[0] not in "[(":
+        bound = float(rule.lstrip(">="))
+        return v >= bound if rule.startswith(">=") else v > bound
+    lo, hi = (float(x) for x in rule[1:-1].split(","))
+    return (lo <= v if rule[0] == "[" else lo < v) and (v <= hi if rule[-1] == "]" else v < hi)
+
+
 _NON_EMPTY = ("model", "output", "aa")
 _DEVICE_RE = re.compile(r"(auto|cpu|mps|cuda(:[0-9]+)?)")
 
@@ -429,10 +466,13 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         value = getattr(c, name)
         if value is None:
             continue
-        if spec.kind in (float, tuple) and not all(map(math.isfinite, value if spec.kind is tuple else [value])):
+        if spec.kind in (float, tuple) and not all(
+            map(math.isfinite, value if spec.kind is tuple else [value])
+        ):
             fail(name, f"must be finite, got {_show(value)}")
-        if name in _RULES and not _RULES[name][0](value):
-            fail(name, f"{_RULES[name][1]}, got {_show(value)}")
+        rule = _RULES.get(name)
+        if rule and not _obeys(rule, value):
+            fail(name, f"must be {'in ' if rule[0] in '[(' else ''}{rule}, got {_show(value)}")
     if c.data is None or not c.data.strip():
         fail("data", "is required: a dataset folder, or 'digits' for the bundled offline digits data")
     for name in _NON_EMPTY:
@@ -441,16 +481,25 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     if c.cutmix_minmax is not None and not 0 <= c.cutmix_minmax[0] < c.cutmix_minmax[1] <= 1:
         fail("cutmix_minmax", f"needs 0 <= MIN < MAX <= 1, got {list(c.cutmix_minmax)}")
     if c.warmup_epochs > c.epochs:
-        fail("warmup_epochs", f"({c.warmup_epochs}) must not exceed --epochs ({c.epochs}); "
-                              f"pass --warmup-epochs between 0 and {c.epochs}")
+        fail(
+            "warmup_epochs",
+            f"({c.warmup_epochs}) must not exceed --epochs ({c.epochs}); "
+            f"pass --warmup-epochs between 0 and {c.epochs}",
+        )
     if c.distillation_type != "none" and c.teacher_model is None:
-        fail("distillation_type", f"{c.distillation_type} needs a teacher: pass --teacher NAME "
-                                  "(e.g. regnety_160) and --teacher-weights PATH")
+        fail(
+            "distillation_type",
+            f"{c.distillation_type} needs a teacher: pass --teacher NAME "
+            "(e.g. regnety_160) and --teacher-weights PATH",
+        )
     for name in ("teacher_model", "teacher_weights"):
         if c.distillation_type == "none" and getattr(c, name) is not None:
-            fail(name, f"{getattr(c, name)!r} is set but --distillation-type is 'none', so the teacher would be "
-                       "ignored; pass --distillation-type hard (the paper's DeiT-distilled setting) or soft, "
-                       f"or unset it with {_SPECS[name].flag} none")
+            fail(
+                name,
+                f"{getattr(c, name)!r} is set but --distillation-type is 'none', so the teacher would be "
+                "ignored; pass --distillation-type hard (the paper's DeiT-distilled setting) or soft, "
+                f"or unset it with {_SPECS[name].flag} none",
+            )
     if not _DEVICE_RE.fullmatch(c.device):
         fail("device", f"must be auto, cpu, cuda, cuda:N or mps; got {_show(c.device)}")
     if c.amp == "fp16" and c.device == "cpu":
@@ -462,8 +511,10 @@ def dump_config(cfg: TrainConfig) -> str:
     """YAML text: a header comment, then the flat mapping grouped into commented sections."""
     from deit import __version__
 
-    lines = [f"# DeiT training configuration (deit {__version__}): flat mapping of option names.",
-             "# Reload with `deit train -c THIS_FILE`; flags given on the command line override it."]
+    lines = [
+        f"# DeiT training configuration (deit {__version__}): flat mapping of option names.",
+        "# Reload with `deit train -c THIS_FILE`; flags given on the command line override it.",
+    ]
     for name, value in cfg.to_dict().items():
         if name in _SECTIONS:
             lines += ["", f"# --- {_SECTIONS[name]} ---"]

@@ -60,7 +60,8 @@ class LRSchedule:
             return self.base_lr * self.decay_rate ** math.floor(epoch / self.decay_epochs)
         span = max(self.epochs - self.warmup_epochs, 1e-8)
         t = min(max((epoch - self.warmup_epochs) / span, 0.0), 1.0)
-        return self.min_lr + 0.5 * (self.base_lr - self.min_lr) * (1 + math.cos(math.pi * t))
+        floor = min(self.min_lr, self.base_lr)  # a scaled lr below min_lr must not make the cosine rise
+        return floor + 0.5 * (self.base_lr - floor) * (1 + math.cos(math.pi * t))
 
     def apply(self, optimizer: torch.optim.Optimizer, epoch: float) -> float:
         lr = self(epoch)

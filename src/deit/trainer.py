@@ -37,7 +37,7 @@ from deit.data import (
 )
 from deit.distributed import DistInfo, all_reduce_sum, cleanup, init_distributed
 from deit.engine import StepContext, evaluate, is_interactive, train_one_epoch
-from deit.errors import CheckpointError, ConfigError, DataError
+from deit.errors import CheckpointError, ConfigError, DataError, NonFiniteLossError
 from deit.losses import DistillationLoss, build_base_criterion
 from deit.models import MODEL_CONFIGS, is_deit_model
 from deit.models.weights import load_weights
@@ -128,10 +128,10 @@ def build_data(cfg: TrainConfig) -> DataBundle:
     img_size = default_img_size(cfg)
     mean, std = IMAGENET_MEAN, IMAGENET_STD
     aa = None if cfg.aa in (None, "", "none") else cfg.aa
-    train_tf = build_transform(True, img_size, mean, std, auto_augment=aa, interpolation=cfg.train_interpolation,
-                               reprob=cfg.reprob, remode=cfg.remode, recount=cfg.recount,
-                               color_jitter=cfg.color_jitter)
     eval_tf = build_transform(False, img_size, mean, std)
+    train_tf = eval_tf if not cfg.augment else build_transform(
+        True, img_size, mean, std, auto_augment=aa, interpolation=cfg.train_interpolation, reprob=cfg.reprob,
+        remode=cfg.remode, recount=cfg.recount, color_jitter=cfg.color_jitter, hflip=cfg.hflip)
     common = dict(val_split=cfg.val_split, seed=cfg.seed, skip_corrupt=cfg.skip_corrupt, img_size=img_size)
     train = build_dataset(cfg.data, "train", train_tf, **common)
     val = build_dataset(cfg.data, "val", eval_tf, **common)
@@ -168,6 +168,11 @@ def resolve_resume(cfg: TrainConfig, run: ckpt.RunFolder) -> Path | None:
         return None
     if cfg.resume == "auto":
         found = ckpt.find_last_checkpoint(run.root)
+        unreadable = [str(p) for p in (run.last, run.best) if p.is_file()]
+        if found is None and unreadable:  # never silently restart (and overwrite) a run whose checkpoints are bad
+            raise CheckpointError(f"--resume: no loadable checkpoint in {run.root} ({', '.join(unreadable)} cannot "
+                                  "be loaded); pass --resume PATH to choose one, or --overwrite (without --resume) "
+                                  "to start the run again")
         if found is None:
             log.info("--resume: no checkpoint in %s yet, starting a new run", run.root)
         return found
@@ -192,7 +197,7 @@ class Trainer:
         setup_logging(self.run.log_path if main else None, main)
         if cfg.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
-        seed_everything(cfg.seed + self.dist.rank)
+        seed_everything(cfg.seed)  # same initial student (and random teacher) on every rank
         amp = cfg.resolve_amp(device.type)
         if amp == "fp16" and device.type != "cuda":
             raise ConfigError("--amp fp16 needs a CUDA device; use --amp bf16 or none")
@@ -332,6 +337,14 @@ class Trainer:
         return SummaryWriter(str(self.run.root / "tensorboard"))
 
     def save(self, epoch: int, step_in_epoch: int, metrics: dict, best: bool) -> None:
+        # a finite loss with NaN/Inf gradients poisons the weights: never let them replace the last good checkpoint
+        bad = [k for k, v in self.model.state_dict().items() if v.is_floating_point() and not torch.isfinite(v).all()]
+        if bad:
+            raise NonFiniteLossError(
+                f"the model weights became non-finite ({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}) "
+                f"by epoch {epoch} step {step_in_epoch} (global step {self.ctx.global_step}) although every loss "
+                f"was finite (NaN/Inf gradients); not saving them; last good checkpoint: {self._last_good()} "
+                "(intact; resume from it with --resume, perhaps with --clip-grad, a lower --lr or --amp none)")
         if not self.dist.is_main:
             return
         state = self.state(epoch, step_in_epoch, metrics)
@@ -383,6 +396,9 @@ class Trainer:
                              "".join(f" {h} {metrics[f'{h}_top1']:.2f}" for h in ("cls", "dist", "teacher")
                                      if f"{h}_top1" in metrics), result.images_per_s)
                 if main:
+                    if cfg.skip_corrupt and cfg.workers == 0:  # with workers, each worker logs its own count
+                        skipped = set().union(*(getattr(d, "skipped", ()) for d in (self.data.train, self.data.val)))
+                        log.info("--skip-corrupt: %d unreadable image(s) skipped so far", len(skipped))
                     ckpt.append_jsonl(self.run.metrics_path, record)
                     write_csv(ckpt.read_jsonl(self.run.metrics_path), self.run.csv_path)
                     if self.tb is not None:

@@ -8,7 +8,9 @@ Each sub-command lives in its own module ``deit.cli.<name>`` exposing
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import re
 import sys
 
 # name -> (module, one-line help)
@@ -46,6 +48,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_DISK_ERRORS = {errno.ENOSPC: "disk full (no space left on device)", errno.EROFS: "read-only file system",
+                getattr(errno, "EDQUOT", -1): "disk quota exceeded"}
+
+
+def user_message(exc: BaseException) -> str:
+    """``str(exc)``; for an error re-raised from a DataLoader worker, only the original message (torch puts
+    the worker's whole traceback into the re-raised exception's text)."""
+    text = str(exc)
+    head = re.match(r"Caught \w+ (in DataLoader worker process \d+)\.\nOriginal Traceback", text)
+    if head:
+        marker = f"{type(exc).__module__}.{type(exc).__qualname__}: "
+        cut = text.rfind(marker)
+        if cut >= 0:
+            text = f"{text[cut + len(marker):].strip()} ({head.group(1)})"
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -57,7 +76,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args._run(args) or 0)
     except DeiTError as exc:
-        print(f"deit {args.command}: error: {exc}", file=sys.stderr)
+        print(f"deit {args.command}: error: {user_message(exc)}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the machine's fault, not a bug: say so without a traceback
+        if exc.errno not in _DISK_ERRORS:
+            raise
+        where = f" writing {exc.filename}" if exc.filename else ""
+        print(f"deit {args.command}: error: {_DISK_ERRORS[exc.errno]}{where} ({exc.strerror or exc}); files "
+              "written before (e.g. the last checkpoint) were left as they were", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"deit {args.command}: interrupted", file=sys.stderr)

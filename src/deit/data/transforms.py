@@ -151,6 +151,27 @@ def _aa_enabled(auto_augment: str | None) -> bool:
     return bool(auto_augment) and str(auto_augment).lower() not in ("none", "null", "false", "")
 
 
+def _posterize_any_bits(img: Image.Image, bits_to_keep: int, **_: Any) -> Image.Image:
+    """timm's posterize op, valid for 0 bits too. RandAugment "inc1" at magnitude >= 10 asks for 0 bits
+    (an all-black image, what Pillow < 12 returned); Pillow >= 12 raises ValueError for it instead."""
+    if bits_to_keep >= 8:
+        return img
+    if bits_to_keep <= 0:
+        return Image.new(img.mode, img.size)
+    return ImageOps.posterize(img, bits_to_keep)
+
+
+def _patch_timm_posterize() -> None:
+    from timm.data import auto_augment
+
+    for name in ("Posterize", "PosterizeIncreasing", "PosterizeOriginal"):
+        if auto_augment.NAME_TO_OP.get(name) is auto_augment.posterize:
+            auto_augment.NAME_TO_OP[name] = _posterize_any_bits
+
+
+_patch_timm_posterize()
+
+
 def _small_auto_augment(auto_augment: str, img_size: int, mean: Sequence[float], interpolation: str):
     from timm.data.auto_augment import (
         augment_and_mix_transform,
@@ -186,6 +207,7 @@ def build_transform(
     color_jitter: float = 0.3,
     crop_pct: float = 0.875,
     small_image_policy: str = "auto",
+    hflip: float = 0.5,
 ) -> Callable[[Image.Image], torch.Tensor]:
     """DeiT transforms: PIL RGB image -> normalised ``[3, img_size, img_size]`` float tensor.
 
@@ -195,7 +217,7 @@ def build_transform(
     * train, large: timm ``create_transform`` exactly as official DeiT (RandomResizedCrop, flip,
       RandAugment, colour jitter when no auto-augment, RandomErasing).
     * train, small: Resize(img_size) (a no-op for images already that size) + RandomCrop(img_size,
-      padding=4) + flip, optional auto-augment (timm, fill = dataset mean), ToTensor, Normalize,
+      padding=4) + flip (probability ``hflip``), optional auto-augment (timm, fill = dataset mean), ToTensor, Normalize,
       RandomErasing (timm, cpu) when ``reprob > 0``.
     * eval, large: Resize(int(img_size / crop_pct)) + CenterCrop(img_size).
     * eval, small: Resize(img_size) + CenterCrop(img_size) (no crop_pct; the centre crop only squares
@@ -210,6 +232,8 @@ def build_transform(
         raise ConfigError(f"small_image_policy must be 'auto', 'small' or 'large', got {small_image_policy!r}")
     if not 0.0 <= reprob <= 1.0:
         raise ConfigError(f"reprob must be in [0, 1], got {reprob}")
+    if not 0.0 <= hflip <= 1.0:
+        raise ConfigError(f"hflip must be in [0, 1], got {hflip}")
     small = small_image_policy == "small" or (small_image_policy == "auto" and img_size <= SMALL_IMAGE_MAX)
     aa = str(auto_augment) if _aa_enabled(auto_augment) else None
     normalize = T.Normalize(mean_t, std_t)
@@ -230,11 +254,12 @@ def build_transform(
         return create_transform(
             input_size=img_size, is_training=True, color_jitter=color_jitter, auto_augment=aa,
             interpolation=interpolation, re_prob=reprob, re_mode=remode, re_count=recount,
-            mean=mean_t, std=std_t,
+            mean=mean_t, std=std_t, hflip=hflip,
         )
 
-    steps = [T.Resize(img_size, interpolation=interp), T.RandomCrop(img_size, padding=4),
-             T.RandomHorizontalFlip()]
+    steps = [T.Resize(img_size, interpolation=interp), T.RandomCrop(img_size, padding=4)]
+    if hflip > 0:  # 0 for data whose classes are not mirror-invariant (digits, text)
+        steps.append(T.RandomHorizontalFlip(hflip))
     if aa is not None:
         steps.append(_small_auto_augment(aa, img_size, mean_t, interpolation))
     elif color_jitter and color_jitter > 0:
