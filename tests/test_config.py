@@ -489,12 +489,12 @@ def _floats(lo: float, hi: float) -> st.SearchStrategy[float]:
 
 VALID = {  # value ranges from the paper / timm semantics, written independently of deit.config
     **dict.fromkeys(
-        "skip_corrupt pin_mem overwrite lr_scale repeated_aug model_ema compile".split(), st.booleans()
+        "skip_corrupt pin_mem overwrite lr_scale repeated_aug model_ema compile augment".split(), st.booleans()
     ),
     **dict.fromkeys("channels_last deterministic dist_eval tensorboard".split(), st.booleans()),
     **dict.fromkeys("val_split drop drop_path smoothing momentum".split(), _floats(0, 0.99)),
     **dict.fromkeys(
-        "reprob mixup_prob mixup_switch_prob distillation_alpha weight_decay".split(), _floats(0, 1)
+        "reprob hflip mixup_prob mixup_switch_prob distillation_alpha weight_decay".split(), _floats(0, 1)
     ),
     **dict.fromkeys("color_jitter mixup cutmix".split(), _floats(0, 2)),
     **dict.fromkeys("warmup_lr min_lr".split(), _floats(0, 1e-3)),

@@ -10,11 +10,14 @@ state, ``weights_only`` loadable), ``model.safetensors`` + ``model.json`` and ``
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import random
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +40,7 @@ from deit.data import (
 )
 from deit.distributed import DistInfo, all_reduce_sum, cleanup, init_distributed
 from deit.engine import StepContext, evaluate, is_interactive, train_one_epoch
-from deit.errors import CheckpointError, ConfigError, DataError, NonFiniteLossError
+from deit.errors import CheckpointError, ConfigError, DataError, DeiTError, NonFiniteLossError
 from deit.losses import DistillationLoss, build_base_criterion
 from deit.models import MODEL_CONFIGS, is_deit_model
 from deit.models.weights import load_weights
@@ -144,13 +147,26 @@ def build_data(cfg: TrainConfig) -> DataBundle:
     return DataBundle(train, val, classes, img_size, tuple(mean), tuple(std))
 
 
+@contextlib.contextmanager
+def blame(flag: str, value: Any) -> Iterator[None]:
+    """Prefix a user error raised while handling one option with that option, e.g. ``--model x: ...``."""
+    try:
+        yield
+    except DeiTError as exc:
+        if str(exc).startswith(flag):
+            raise
+        raise type(exc)(f"{flag} {value}: {exc}") from exc
+
+
 def build_student(cfg: TrainConfig, num_classes: int, img_size: int) -> tuple[nn.Module, dict]:
     extra: dict[str, Any] = {}
     if is_deit_model(cfg.model):
         extra = {"drop_rate": cfg.drop, "drop_path_rate": cfg.drop_path}
-    model, spec = build_classifier(cfg.model, num_classes, img_size=img_size, **extra)
+    with blame("--model", cfg.model):
+        model, spec = build_classifier(cfg.model, num_classes, img_size=img_size, **extra)
     if cfg.finetune:
-        dropped = load_weights(model, cfg.finetune)
+        with blame("--finetune", cfg.finetune):
+            dropped = load_weights(model, cfg.finetune)
         log.info("fine-tuning from %s%s", cfg.finetune, f" (new heads: {', '.join(dropped)})" if dropped else "")
     return model, spec.to_dict()
 
@@ -212,10 +228,16 @@ class Trainer:
                               f"(--distillation-type {cfg.distillation_type}); use a *_distilled_* model")
         self.teacher = None
         if cfg.distillation_type != "none":
-            self.teacher = build_teacher(cfg.teacher_model, num_classes, weights=cfg.teacher_weights,
-                                         img_size=data.img_size, student_mean=data.mean, student_std=data.std,
-                                         device=device, channels_last=cfg.channels_last,
-                                         class_names=data.classes)
+            if cfg.teacher_weights is None and not Path(cfg.teacher_model).exists():
+                log.warning("teacher %r has random weights (no --teacher-weights, not a checkpoint): distilling "
+                            "from it teaches noise; train it first with `deit train --model %s`",
+                            cfg.teacher_model, cfg.teacher_model)
+            flag = "--teacher-weights" if cfg.teacher_weights else "--teacher"
+            with blame(flag, cfg.teacher_weights or cfg.teacher_model):
+                self.teacher = build_teacher(cfg.teacher_model, num_classes, weights=cfg.teacher_weights,
+                                             img_size=data.img_size, student_mean=data.mean,
+                                             student_std=data.std, device=device,
+                                             channels_last=cfg.channels_last, class_names=data.classes)
         model.to(device)
         if cfg.channels_last:
             model.to(memory_format=torch.channels_last)
@@ -327,6 +349,12 @@ class Trainer:
         self.ctx.global_step = int(state.get("global_step", 0))
         self.best_top1 = state.get("best_top1") if state.get("best_top1") is not None else float("-inf")
         self._resume_rng = state.get("rng") if self.start_step else None
+        if self.dist.is_main and self.run.metrics_path.exists():
+            # Epochs logged after this checkpoint (a crash between the metrics line and the save) run again.
+            kept = [r for r in ckpt.read_jsonl(self.run.metrics_path) if r.get("epoch", 0) <= self.start_epoch]
+            tmp = self.run.metrics_path.with_name(f".{self.run.metrics_path.name}.tmp")
+            tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
+            tmp.replace(self.run.metrics_path)
         log.info("resumed from %s at epoch %d step %d", path, self.start_epoch, self.start_step)
 
     def _tensorboard(self) -> Any:

@@ -6,7 +6,6 @@ Everything loads through ``torch.load(weights_only=True)`` or safetensors: a wei
 from __future__ import annotations
 
 import logging
-import pickle
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from deit.errors import CheckpointError, UnsafeCheckpointError
+from deit.errors import CheckpointError
 from deit.models.vit import DeiT, grid_size
 
 log = logging.getLogger("deit.models")
@@ -25,27 +24,14 @@ _PREFIXES = ("module.", "_orig_mod.")
 
 
 def load_state_dict_file(path: str | Path) -> dict[str, Tensor]:
-    """Read a state dict from ``.safetensors`` or a torch file (``{'model': sd}`` and friends unwrapped)."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"weights file not found: {path}")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+    """Read a state dict from ``.safetensors`` or a torch file (``{'model': sd}`` and friends unwrapped).
 
-        try:
-            return load_file(str(path))
-        except Exception as exc:  # safetensors raises its own error types
-            raise CheckpointError(f"{path} is not a readable safetensors file: {exc}") from exc
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise UnsafeCheckpointError(
-            f"{path} is not a safe checkpoint: it holds Python objects that would run code when unpickled "
-            f"({str(exc).splitlines()[0]}); deit loads only plain tensors (weights_only=True) or safetensors"
-        ) from exc
-    except Exception as exc:
-        raise CheckpointError(f"{path} is not a readable checkpoint: {exc}") from exc
-    return unwrap_state_dict(obj, source=str(path))
+    Loading goes through ``deit.checkpoint.load_checkpoint``: ``weights_only=True`` or safetensors, and a
+    pickle that would run code raises ``UnsafeCheckpointError`` naming the file.
+    """
+    from deit.checkpoint import load_checkpoint
+
+    return unwrap_state_dict(load_checkpoint(path, map_location="cpu"), source=str(path))
 
 
 def unwrap_state_dict(obj: Any, source: str = "checkpoint") -> dict[str, Tensor]:

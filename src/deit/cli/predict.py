@@ -1,0 +1,138 @@
+"""`deit predict`: top-k classes and probabilities (softmax of the fused output) for image files or folders.
+
+    deit predict --checkpoint runs/deit photo.jpg scans/ --topk 5
+    deit predict --checkpoint runs/deit/model.safetensors images/ --json > predictions.json
+
+Folders are searched recursively for image files. An unreadable file prints one error line (file and
+reason) and the others are still predicted; the exit code is then 1 (0 when every file was predicted).
+Preprocessing is the evaluation transform with the checkpoint's image size, mean and std.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = __doc__.split("\n\n", 1)[1]
+    parser.add_argument("--checkpoint", required=True, help="run folder, .pt checkpoint or .safetensors export "
+                        "(official/timm weights need --model)")
+    parser.add_argument("images", nargs="+", metavar="IMAGES_OR_FOLDER", help="image files and/or folders")
+    parser.add_argument("--model", default=None, help="architecture for official/timm weight files")
+    parser.add_argument("--topk", type=int, default=5)
+    parser.add_argument("-b", "--batch-size", type=int, default=32)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--use-ema", action="store_true", help="use the EMA weights of a checkpoint")
+    parser.add_argument("--json", action="store_true", help="print the predictions as JSON")
+
+
+def collect_images(paths: Sequence[str]) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Files named directly (any extension) plus image files found recursively in folders, and
+    ``(path, reason)`` for paths that do not exist or folders without images."""
+    from deit.data import is_image_file
+
+    files: list[Path] = []
+    errors: list[tuple[str, str]] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*") if f.is_file() and is_image_file(f))
+            if not found:
+                errors.append((raw, "folder contains no image files"))
+            files.extend(found)
+        elif p.is_file():
+            files.append(p)
+        else:
+            errors.append((raw, "no such file or folder"))
+    return files, errors
+
+
+def preprocessing(model: Any, meta: dict) -> tuple[int, tuple, tuple, Callable]:
+    """(img_size, mean, std, eval transform) of a loaded checkpoint, exactly as ``deit eval`` uses them."""
+    from deit.data import IMAGENET_MEAN, IMAGENET_STD, build_transform
+
+    img_size = int(meta.get("img_size") or getattr(model, "img_size", None) or 224)
+    mean = tuple(meta.get("data_mean") or IMAGENET_MEAN)
+    std = tuple(meta.get("data_std") or IMAGENET_STD)
+    return img_size, mean, std, build_transform(False, img_size, mean, std)
+
+
+def load_tensors(files: Sequence[Path], transform: Callable) -> tuple[list[tuple[Path, Any]], list[tuple[str, str]]]:
+    """Decode + transform every file; unreadable ones become ``(path, reason)`` errors."""
+    from deit.data import ImageLoadError, load_image
+
+    good, bad = [], []
+    for f in files:
+        try:
+            good.append((f, transform(load_image(f))))
+        except ImageLoadError as exc:
+            bad.append((str(f), exc.reason))
+        except (OSError, ValueError) as exc:
+            bad.append((str(f), f"{type(exc).__name__}: {exc}"))
+    return good, bad
+
+
+def class_names_for(meta: dict, num_classes: int) -> list[str]:
+    names = meta.get("class_names")
+    if isinstance(names, (list, tuple)) and len(names) == num_classes:
+        return [str(n) for n in names]
+    return [f"class_{i}" for i in range(num_classes)]
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from deit.cli.evaluate import load_for_eval
+    from deit.distributed import resolve_device
+    from deit.engine import is_interactive
+    from deit.errors import ConfigError
+
+    if args.topk < 1:
+        raise ConfigError(f"--topk must be >= 1, got {args.topk}")
+    if args.batch_size < 1:
+        raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
+    device = resolve_device(args.device)
+    model, meta = load_for_eval(args.checkpoint, args.model, args.use_ema)  # UnsafeCheckpointError propagates
+    model = model.to(device).eval()
+    _, _, _, transform = preprocessing(model, meta)
+    files, errors = collect_images(args.images)
+    results: list[dict] = []
+    batches = range(0, len(files), args.batch_size)
+    if is_interactive() and len(files) > 4 * args.batch_size:
+        from tqdm import tqdm
+
+        batches = tqdm(batches, desc="predict", unit="batch", leave=False, dynamic_ncols=True)
+    names: list[str] | None = None
+    for start in batches:
+        good, bad = load_tensors(files[start:start + args.batch_size], transform)
+        errors.extend(bad)
+        if not good:
+            continue
+        with torch.inference_mode():
+            out = model(torch.stack([t for _, t in good]).to(device))
+        if isinstance(out, (tuple, list)):  # a distilled model left in training mode: fuse as at inference
+            out = (out[0] + out[1]) / 2
+        probs = out.float().softmax(dim=-1).cpu()
+        names = names or class_names_for(meta, probs.shape[-1])
+        top = probs.topk(min(args.topk, probs.shape[-1]), dim=-1)
+        for (path, _), p, i in zip(good, top.values.tolist(), top.indices.tolist()):
+            results.append({"file": str(path), "top": [{"class": names[c], "index": c, "prob": q}
+                                                      for c, q in zip(i, p)]})
+    for path, reason in errors:
+        print(f"deit predict: error: {path}: {reason}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"checkpoint": str(args.checkpoint), "predictions": results,
+                          "errors": [{"file": p, "reason": r} for p, r in errors]}, indent=2))
+    else:
+        for r in results:
+            print(r["file"])
+            for k, t in enumerate(r["top"], 1):
+                print(f"  {k}. {t['class']:24s} {100 * t['prob']:6.2f}%")
+        print(f"{len(results)} image(s) predicted, {len(errors)} failed")
+    return 1 if errors else 0
