@@ -28,7 +28,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,35 +54,14 @@ SEED = int(os.environ.get("DEIT_RELIABILITY_SEED", "20240607"))  # the randomnes
 
 
 # ------------------------------------------------------------------------------------------------ helpers
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Same thread count as the subprocesses (OMP_NUM_THREADS=1): same float results, and fast on 2 cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
-@contextlib.contextmanager
-def _deit_logging_restored() -> Iterator[None]:
-    """The trainer reconfigures the "deit" logger (handlers, propagate=False): undo it after each run."""
-    logger = logging.getLogger("deit")
-    handlers, level, propagate = list(logger.handlers), logger.level, logger.propagate
-    try:
-        yield
-    finally:
-        for h in logger.handlers:
-            if h not in handlers:
-                h.close()
-        logger.handlers[:] = handlers
-        logger.setLevel(level)
-        logger.propagate = propagate
 
 
 def cli(*argv: str) -> tuple[int, str]:
     """Run ``deit ARGV`` in this process; (exit code, stderr). argparse's SystemExit becomes its code."""
     err = io.StringIO()
-    with _deit_logging_restored(), contextlib.redirect_stderr(err):
+    with contextlib.redirect_stderr(err):
         try:
             rc = main(list(argv))
         except SystemExit as exc:

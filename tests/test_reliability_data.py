@@ -11,13 +11,10 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from deit.cli.main import main
@@ -26,33 +23,14 @@ ODD = ["gray.png", "cmyk.jpg", "rgba.png", "deep16.png", "huge.png", "tiny.png"]
 CORRUPT = ["truncated.jpg", "zero.jpg", "text.jpg"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
-@contextlib.contextmanager
-def _deit_logging_restored() -> Iterator[None]:
-    logger = logging.getLogger("deit")
-    handlers, level, propagate = list(logger.handlers), logger.level, logger.propagate
-    try:
-        yield
-    finally:
-        for h in logger.handlers:
-            if h not in handlers:
-                h.close()
-        logger.handlers[:] = handlers
-        logger.setLevel(level)
-        logger.propagate = propagate
 
 
 def cli(*argv: str) -> tuple[int, str, str]:
     """``deit ARGV`` in this process: (exit code, stdout, stderr)."""
     out, err = io.StringIO(), io.StringIO()
-    with _deit_logging_restored(), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
             rc = main(list(argv))
         except SystemExit as exc:

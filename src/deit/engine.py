@@ -9,10 +9,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from deit.distributed import all_reduce_sum
 from deit.errors import NonFiniteLossError
+from deit.progress import progress
 
 log = logging.getLogger("deit.engine")
 
@@ -69,14 +70,6 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.Abst
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
-def _progress(iterable: Iterable, total: int, desc: str, enabled: bool):
-    if not enabled:
-        return iterable
-    from tqdm import tqdm
-
-    return tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True)
-
-
 def _fmt_eta(seconds: float) -> str:
     seconds = int(max(seconds, 0))
     return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
@@ -92,7 +85,7 @@ def train_one_epoch(
     seen, steps, skipped, lr = 0, 0, 0, ctx.optimizer.param_groups[0]["lr"]
     t0 = time.perf_counter()
     ctx.optimizer.zero_grad(set_to_none=True)
-    bar = _progress(loader, total_steps - start_step, f"epoch {epoch}", ctx.show_progress)
+    bar: Any = progress(loader, f"epoch {epoch}", ctx.show_progress, total=total_steps - start_step)
     step = start_step
     for step, (images, targets) in enumerate(bar, start=start_step):
         if step >= total_steps:
@@ -198,7 +191,7 @@ def evaluate(
     net = getattr(model, "module", model)
     names: list[str] = []
     sums: Tensor | None = None
-    for images, targets in _progress(loader, len(loader), desc, show_progress):  # type: ignore[arg-type]
+    for images, targets in progress(loader, desc, show_progress):
         images, targets = images.to(device, non_blocking=True), targets.to(device, non_blocking=True)
         with autocast(device, amp_dtype):
             if hasattr(net, "forward_heads"):
@@ -233,5 +226,3 @@ def evaluate(
     return result
 
 
-def is_interactive() -> bool:
-    return sys.stderr.isatty()

@@ -31,6 +31,18 @@ def _pyplot():
     return plt
 
 
+def _save(fig, path: str | Path) -> Path:
+    """Write the figure atomically (a reader never sees a half-written PNG) and free it."""
+    plt = _pyplot()
+    fig.tight_layout()
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
 def plot_curves(records: Sequence[dict], path: str | Path, title: str = "") -> Path | None:
     """Training loss and validation top-1 (fused, class, distillation heads) per epoch."""
     if not records:
@@ -55,13 +67,7 @@ def plot_curves(records: Sequence[dict], path: str | Path, title: str = "") -> P
     ax_acc.legend()
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return _save(fig, path)
 
 
 def plot_token_cosine(per_layer: dict[str, Sequence[float]], path: str | Path, title: str = "") -> Path:
@@ -77,10 +83,4 @@ def plot_token_cosine(per_layer: dict[str, Sequence[float]], path: str | Path, t
     if len(per_layer) > 1:
         ax.legend()
     ax.set_title(title or "class vs distillation token")
-    fig.tight_layout()
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return _save(fig, path)

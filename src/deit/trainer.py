@@ -39,13 +39,14 @@ from deit.data import (
     build_transform,
 )
 from deit.distributed import DistInfo, all_reduce_sum, cleanup, init_distributed
-from deit.engine import StepContext, evaluate, is_interactive, train_one_epoch
+from deit.engine import StepContext, evaluate, train_one_epoch
 from deit.errors import CheckpointError, ConfigError, DataError, DeiTError, NonFiniteLossError
 from deit.losses import DistillationLoss, build_base_criterion
 from deit.models import MODEL_CONFIGS, is_deit_model
 from deit.models.weights import load_weights
 from deit.optim import LRSchedule, ModelEma, build_optimizer
 from deit.plots import plot_curves, write_csv
+from deit.progress import is_interactive
 from deit.teacher import build_classifier, build_teacher
 
 log = logging.getLogger("deit")

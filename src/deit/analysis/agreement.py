@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from deit.errors import DataError, ModelError
+from deit.progress import progress
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
@@ -88,17 +89,7 @@ def collect_predictions(
     device = torch.device(device)
     preds: dict[str, list[Tensor]] = {k: [] for k in outputs}
     targets: list[Tensor] = []
-    iterable = loader
-    if show_progress:
-        from tqdm import tqdm
-
-        total = len(loader) if hasattr(loader, "__len__") else None  # type: ignore[arg-type]
-        if total is not None and max_batches is not None:
-            total = min(total, max_batches)
-        iterable = tqdm(loader, total=total, desc="predictions", leave=False, dynamic_ncols=True)
-    for i, (images, target) in enumerate(iterable):
-        if max_batches is not None and i >= max_batches:
-            break
+    for images, target in progress(loader, "predictions", show_progress, max_items=max_batches):
         images = images.to(device)
         for name, fn in outputs.items():
             preds[name].append(fn(images).argmax(dim=-1).cpu())

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from deit.errors import ModelError
+from deit.progress import progress
 
 PAPER_INPUT_COSINE = 0.06
 PAPER_LAST_COSINE = 0.93
@@ -70,18 +71,8 @@ def token_cosine(
     head_cos_sum = 0.0
     agree = 0
     n = 0
-    iterable = loader
-    if show_progress:
-        from tqdm import tqdm
-
-        total = len(loader) if hasattr(loader, "__len__") else None  # type: ignore[arg-type]
-        if total is not None and max_batches is not None:
-            total = min(total, max_batches)
-        iterable = tqdm(loader, total=total, desc="token cosine", leave=False, dynamic_ncols=True)
     try:
-        for i, batch in enumerate(iterable):
-            if max_batches is not None and i >= max_batches:
-                break
+        for batch in progress(loader, "token cosine", show_progress, max_items=max_batches):
             images = batch[0] if isinstance(batch, (list, tuple)) else batch
             images = images.to(device)
             layers = net.forward_intermediates(images)

@@ -110,7 +110,7 @@ def _loader(args: argparse.Namespace, meta: dict, model: Any, max_images: int | 
 
 
 def _show_progress(args: argparse.Namespace) -> bool:
-    from deit.engine import is_interactive
+    from deit.progress import is_interactive
 
     return is_interactive() and not args.json
 
@@ -252,11 +252,10 @@ def run_attention(args: argparse.Namespace) -> int:
     out = out_dir(args.out, args.checkpoint)
     written, done = [], []
     m, s = torch.tensor(mean).view(1, -1, 1, 1), torch.tensor(std).view(1, -1, 1, 1)
-    starts: Any = range(0, len(files), args.per_grid)
-    if _show_progress(args) and len(starts) > 4:
-        from tqdm import tqdm
+    from deit.progress import progress
 
-        starts = tqdm(starts, desc="attention rollout", unit="grid", leave=False, dynamic_ncols=True)
+    starts = range(0, len(files), args.per_grid)
+    starts = progress(starts, "attention rollout", _show_progress(args) and len(starts) > 4, unit="grid")
     for start in starts:
         good, bad = load_tensors(files[start:start + args.per_grid], transform)
         errors.extend(bad)

@@ -61,8 +61,9 @@ def run(args: argparse.Namespace) -> int:
 
     from deit.data import IMAGENET_MEAN, IMAGENET_STD, build_dataset, build_transform
     from deit.distributed import resolve_device
-    from deit.engine import evaluate, is_interactive
+    from deit.engine import evaluate
     from deit.errors import ConfigError
+    from deit.progress import is_interactive
     from deit.teacher import build_teacher
 
     device = resolve_device(args.device)

@@ -90,8 +90,8 @@ def run(args: argparse.Namespace) -> int:
 
     from deit.cli.evaluate import load_for_eval
     from deit.distributed import resolve_device
-    from deit.engine import is_interactive
     from deit.errors import ConfigError
+    from deit.progress import is_interactive, progress
 
     if args.topk < 1:
         raise ConfigError(f"--topk must be >= 1, got {args.topk}")
@@ -103,11 +103,8 @@ def run(args: argparse.Namespace) -> int:
     _, _, _, transform = preprocessing(model, meta)
     files, errors = collect_images(args.images)
     results: list[dict] = []
-    batches = range(0, len(files), args.batch_size)
-    if is_interactive() and len(files) > 4 * args.batch_size:
-        from tqdm import tqdm
-
-        batches = tqdm(batches, desc="predict", unit="batch", leave=False, dynamic_ncols=True)
+    batches = progress(range(0, len(files), args.batch_size), "predict",
+                       is_interactive() and len(files) > 4 * args.batch_size, unit="batch")
     names: list[str] | None = None
     for start in batches:
         good, bad = load_tensors(files[start:start + args.batch_size], transform)
