@@ -31,7 +31,9 @@ def runner(model: torch.nn.Module, x: torch.Tensor, amp: contextlib.AbstractCont
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--models", nargs="+", default=["deit_tiny_distilled_patch16_224", "deit_small_distilled_patch16_224"])
+    p.add_argument(
+        "--models", nargs="+", default=["deit_tiny_distilled_patch16_224", "deit_small_distilled_patch16_224"]
+    )
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--warmup", type=int, default=2)
@@ -40,8 +42,10 @@ def main() -> None:
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = p.parse_args()
     device = torch.device(args.device)
-    print(f"torch {torch.__version__}, timm {timm.__version__}, {platform.processor() or platform.machine()}, "
-          f"threads {torch.get_num_threads()}, device {device}, batch {args.batch_size}, amp {args.amp}")
+    print(
+        f"torch {torch.__version__}, timm {timm.__version__}, {platform.processor() or platform.machine()}, "
+        f"threads {torch.get_num_threads()}, device {device}, batch {args.batch_size}, amp {args.amp}"
+    )
     print(f"{'model':34s} {'deit img/s':>18s} {'timm img/s':>18s} {'ratio':>6s}")
     results = []
     for name in args.models:
@@ -49,12 +53,19 @@ def main() -> None:
         ours = create_model(name).eval().to(device)
         load_weights(ours, theirs.state_dict())
         x = torch.randn(args.batch_size, 3, ours.img_size, ours.img_size, device=device)
-        amp = (torch.autocast(device.type, dtype=torch.bfloat16) if args.amp == "bf16"
-               else contextlib.nullcontext())  # re-entrant: safe to reuse for every call
+        amp = (
+            torch.autocast(device.type, dtype=torch.bfloat16)
+            if args.amp == "bf16"
+            else contextlib.nullcontext()
+        )  # re-entrant: safe to reuse for every call
 
-        t = time_interleaved({"deit": runner(ours, x, amp), "timm": runner(theirs, x, amp)},
-                             items_per_call=args.batch_size, warmup=args.warmup, repeats=args.repeats,
-                             device=device)
+        t = time_interleaved(
+            {"deit": runner(ours, x, amp), "timm": runner(theirs, x, amp)},
+            items_per_call=args.batch_size,
+            warmup=args.warmup,
+            repeats=args.repeats,
+            device=device,
+        )
         ratio = t["deit"].median_rate / t["timm"].median_rate
         cells = []
         for k in ("deit", "timm"):

@@ -58,19 +58,48 @@ def main() -> None:
     teacher_ours = TeacherWrapper(teacher_net, mean, std, mean, std).to(device)
     opt_ours = build_optimizer(student_ours, "adamw", 5e-4, 0.05, fused=device.type == "cuda")
     ctx = StepContext(
-        optimizer=opt_ours, criterion=DistillationLoss(build_base_criterion(False, 0.1), "hard", alpha=0.5),
-        lr_at=lambda opt, epoch: 5e-4, device=device, steps_per_epoch=1, teacher=teacher_ours,
-        amp_dtype=amp_dtype, log_interval=0)
+        optimizer=opt_ours,
+        criterion=DistillationLoss(build_base_criterion(False, 0.1), "hard", alpha=0.5),
+        lr_at=lambda opt, epoch: 5e-4,
+        device=device,
+        steps_per_epoch=1,
+        teacher=teacher_ours,
+        amp_dtype=amp_dtype,
+        log_interval=0,
+    )
 
     # timm: TokenDistillationTask with the same loss weights (task 0.5, distillation 0.5).
-    task = TokenDistillationTask(student_timm, teacher_copy, criterion=nn.CrossEntropyLoss(label_smoothing=0.1),
-                                 distill_type="hard", task_loss_weight=0.5, device=device, verbose=False).train()
+    task = TokenDistillationTask(
+        student_timm,
+        teacher_copy,
+        criterion=nn.CrossEntropyLoss(label_smoothing=0.1),
+        distill_type="hard",
+        task_loss_weight=0.5,
+        device=device,
+        verbose=False,
+    ).train()
     opt_timm = torch.optim.AdamW(
-        [{"params": [p for n, p in student_timm.named_parameters() if p.ndim > 1 and n not in
-                     student_timm.no_weight_decay()], "weight_decay": 0.05},
-         {"params": [p for n, p in student_timm.named_parameters() if p.ndim <= 1 or n in
-                     student_timm.no_weight_decay()], "weight_decay": 0.0}],
-        lr=5e-4, fused=device.type == "cuda" or None)
+        [
+            {
+                "params": [
+                    p
+                    for n, p in student_timm.named_parameters()
+                    if p.ndim > 1 and n not in student_timm.no_weight_decay()
+                ],
+                "weight_decay": 0.05,
+            },
+            {
+                "params": [
+                    p
+                    for n, p in student_timm.named_parameters()
+                    if p.ndim <= 1 or n in student_timm.no_weight_decay()
+                ],
+                "weight_decay": 0.0,
+            },
+        ],
+        lr=5e-4,
+        fused=device.type == "cuda" or None,
+    )
 
     x = torch.randn(args.batch_size, 3, student_ours.img_size, student_ours.img_size)
     y = torch.randint(0, 1000, (args.batch_size,))
@@ -87,11 +116,18 @@ def main() -> None:
         out["loss"].backward()
         opt_timm.step()
 
-    print(f"torch {torch.__version__}, timm {timm.__version__}, {platform.machine()}, threads "
-          f"{torch.get_num_threads()}, device {device}, batch {args.batch_size}, amp {args.amp}, "
-          f"student {args.student}, teacher {args.teacher}")
-    t = time_interleaved({"deit": step_ours, "timm": step_timm}, items_per_call=args.batch_size,
-                         warmup=args.warmup, repeats=args.repeats, device=device)
+    print(
+        f"torch {torch.__version__}, timm {timm.__version__}, {platform.machine()}, threads "
+        f"{torch.get_num_threads()}, device {device}, batch {args.batch_size}, amp {args.amp}, "
+        f"student {args.student}, teacher {args.teacher}"
+    )
+    t = time_interleaved(
+        {"deit": step_ours, "timm": step_timm},
+        items_per_call=args.batch_size,
+        warmup=args.warmup,
+        repeats=args.repeats,
+        device=device,
+    )
     ratio = t["deit"].median_rate / t["timm"].median_rate
     print(f"{'implementation':16s} {'img/s median':>13s} {'min':>7s} {'max':>7s}")
     for name, timing in t.items():
@@ -100,7 +136,9 @@ def main() -> None:
     print(f"ratio deit / timm: {ratio:.3f}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"args": vars(args), "ratio": ratio, **{k: v.to_dict() for k, v in t.items()}}, f, indent=2)
+            json.dump(
+                {"args": vars(args), "ratio": ratio, **{k: v.to_dict() for k, v in t.items()}}, f, indent=2
+            )
 
 
 if __name__ == "__main__":

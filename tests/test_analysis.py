@@ -34,13 +34,22 @@ def make_checkpoint(folder: Path, name: str = NANO, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     model, spec = build_classifier(name, num_classes=10, img_size=16)
     path = folder / "best.pt"
-    save_checkpoint({"format": "deit-train-v1", "model": model.state_dict(), "model_spec": spec.to_dict(),
-                     "class_names": DIGITS, "data_mean": [0.485, 0.456, 0.406], "data_std": [0.229, 0.224, 0.225],
-                     "img_size": 16, "epoch": 0, "config": {"data": "digits", "val_split": 0.0, "seed": 0},
-                     "metrics": {"top1": 10.0}}, path)
+    save_checkpoint(
+        {
+            "format": "deit-train-v1",
+            "model": model.state_dict(),
+            "model_spec": spec.to_dict(),
+            "class_names": DIGITS,
+            "data_mean": [0.485, 0.456, 0.406],
+            "data_std": [0.229, 0.224, 0.225],
+            "img_size": 16,
+            "epoch": 0,
+            "config": {"data": "digits", "val_split": 0.0, "seed": 0},
+            "metrics": {"top1": 10.0},
+        },
+        path,
+    )
     return path
-
-
 
 
 @pytest.fixture(scope="session")
@@ -71,7 +80,10 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def loader() -> list[tuple[torch.Tensor, torch.Tensor]]:
     gen = torch.Generator().manual_seed(0)
-    return [(torch.randn(5, 3, 16, 16, generator=gen), torch.randint(0, 10, (5,), generator=gen)) for _ in range(2)]
+    return [
+        (torch.randn(5, 3, 16, 16, generator=gen), torch.randint(0, 10, (5,), generator=gen))
+        for _ in range(2)
+    ]
 
 
 # ------------------------------------------------------------------------------------------ token cosine
@@ -127,7 +139,11 @@ def test_disagreement_with_itself_is_zero_and_symmetric(loader: list) -> None:
 
 
 def test_disagreement_values() -> None:
-    preds = {"x": torch.tensor([0, 1, 2, 3]), "y": torch.tensor([0, 1, 0, 0]), "z": torch.tensor([1, 1, 2, 3])}
+    preds = {
+        "x": torch.tensor([0, 1, 2, 3]),
+        "y": torch.tensor([0, 1, 0, 0]),
+        "z": torch.tensor([1, 1, 2, 3]),
+    }
     m = disagreement_matrix(preds)
     assert m["x"]["y"] == 0.5 and m["x"]["z"] == 0.25 and m["y"]["z"] == 0.75
     with pytest.raises(ModelError, match="different lengths"):
@@ -172,47 +188,148 @@ def test_rollout_maps_from_model() -> None:
 
 
 # ------------------------------------------------------------------------------------------------- CLI
-def test_cli_tokens(runs: dict[str, Path], data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_cli_tokens(
+    runs: dict[str, Path], data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     out = tmp_path / "tok"
-    rc = main(["analyze", "tokens", "--checkpoint", str(runs["deit_dist"]), "--data", str(data_dir), "--max-images", "30",
-               "-b", "16", "-j", "0", "--out", str(out), "--json"])
+    rc = main(
+        [
+            "analyze",
+            "tokens",
+            "--checkpoint",
+            str(runs["deit_dist"]),
+            "--data",
+            str(data_dir),
+            "--max-images",
+            "30",
+            "-b",
+            "16",
+            "-j",
+            "0",
+            "--out",
+            str(out),
+            "--json",
+        ]
+    )
     assert rc == 0
     report = json.loads(capsys.readouterr().out)
     assert report["samples"] == 30 and len(report["per_layer"]) == 5
     assert report["paper"] == {"input": 0.06, "last_layer": 0.93}
     assert (out / "token_cosine.png").stat().st_size > 0 and (out / "token_cosine.json").is_file()
-    rc = main(["analyze", "tokens", "--checkpoint", str(runs["deit_dist"]), "--data", str(data_dir), "--max-images", "8",
-               "-j", "0", "--out", str(out)])
+    rc = main(
+        [
+            "analyze",
+            "tokens",
+            "--checkpoint",
+            str(runs["deit_dist"]),
+            "--data",
+            str(data_dir),
+            "--max-images",
+            "8",
+            "-j",
+            "0",
+            "--out",
+            str(out),
+        ]
+    )
     text = capsys.readouterr().out
     assert rc == 0 and "after block 4" in text and "0.93" in text and "head outputs" in text
 
 
-def test_cli_tokens_errors(runs: dict[str, Path], data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    rc = main(["analyze", "tokens", "--checkpoint", str(runs["deit_plain"]), "--data", str(data_dir), "--max-images", "4",
-               "-j", "0", "--out", str(tmp_path)])
+def test_cli_tokens_errors(
+    runs: dict[str, Path], data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    rc = main(
+        [
+            "analyze",
+            "tokens",
+            "--checkpoint",
+            str(runs["deit_plain"]),
+            "--data",
+            str(data_dir),
+            "--max-images",
+            "4",
+            "-j",
+            "0",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert rc == 2 and "distillation token" in capsys.readouterr().err
     missing = tmp_path / "nope" / "best.pt"
-    rc = main(["analyze", "tokens", "--checkpoint", str(missing), "--data", str(data_dir), "--out", str(tmp_path)])
+    rc = main(
+        ["analyze", "tokens", "--checkpoint", str(missing), "--data", str(data_dir), "--out", str(tmp_path)]
+    )
     assert rc == 2 and str(missing) in capsys.readouterr().err
 
 
-def test_cli_agreement(runs: dict[str, Path], data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_cli_agreement(
+    runs: dict[str, Path], data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     out = tmp_path / "agree"
-    rc = main(["analyze", "agreement", "--checkpoints", str(runs["deit_plain"]), str(runs["deit_dist"] / "best.pt"),
-               "--teacher", "tiny_cnn", "--data", str(data_dir), "--max-images", "30", "-j", "0", "--out", str(out),
-               "--json"])
+    rc = main(
+        [
+            "analyze",
+            "agreement",
+            "--checkpoints",
+            str(runs["deit_plain"]),
+            str(runs["deit_dist"] / "best.pt"),
+            "--teacher",
+            "tiny_cnn",
+            "--data",
+            str(data_dir),
+            "--max-images",
+            "30",
+            "-j",
+            "0",
+            "--out",
+            str(out),
+            "--json",
+        ]
+    )
     assert rc == 0
     report = json.loads(capsys.readouterr().out)
     m = report["disagreement"]
     assert list(m) == ["teacher", "deit_plain", "deit_dist:cls", "deit_dist:dist", "deit_dist:fused"]
     assert report["samples"] == 30 and all(m[a][b] == m[b][a] for a in m for b in m)
     assert json.loads((out / "agreement.json").read_text())["disagreement"] == m
-    rc = main(["analyze", "agreement", "--checkpoints", str(runs["deit_dist"]), str(runs["deit_dist"]),
-               "--names", "A", "B", "--data", str(data_dir), "--max-images", "10", "-j", "0", "--out", str(out)])
+    rc = main(
+        [
+            "analyze",
+            "agreement",
+            "--checkpoints",
+            str(runs["deit_dist"]),
+            str(runs["deit_dist"]),
+            "--names",
+            "A",
+            "B",
+            "--data",
+            str(data_dir),
+            "--max-images",
+            "10",
+            "-j",
+            "0",
+            "--out",
+            str(out),
+        ]
+    )
     text = capsys.readouterr().out
     assert rc == 0 and "| A:cls | 0.00 |" in text and "| B:fused |" in text
-    rc = main(["analyze", "agreement", "--checkpoints", str(runs["deit_dist"]), "--names", "A", "B",
-               "--data", str(data_dir), "--out", str(out)])
+    rc = main(
+        [
+            "analyze",
+            "agreement",
+            "--checkpoints",
+            str(runs["deit_dist"]),
+            "--names",
+            "A",
+            "B",
+            "--data",
+            str(data_dir),
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 2 and "--names" in capsys.readouterr().err
 
 
@@ -223,8 +340,21 @@ def test_cli_attention(runs: dict[str, Path], tmp_path: Path, capsys: pytest.Cap
         Image.new("RGB", (size, size + i), (30 * i, 100, 200)).save(images / f"img{i}.png")
     (images / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
     out = tmp_path / "att"
-    rc = main(["analyze", "attention", "--checkpoint", str(runs["deit_dist"]), "--images", str(images),
-               "--per-grid", "2", "--out", str(out), "--json"])
+    rc = main(
+        [
+            "analyze",
+            "attention",
+            "--checkpoint",
+            str(runs["deit_dist"]),
+            "--images",
+            str(images),
+            "--per-grid",
+            "2",
+            "--out",
+            str(out),
+            "--json",
+        ]
+    )
     captured = capsys.readouterr()
     assert rc == 1 and "broken.jpg" in captured.err
     report = json.loads(captured.out)

@@ -27,8 +27,12 @@ from deit.errors import CheckpointError, ConfigError, UnsafeCheckpointError
 
 
 def _state(value: float = 1.0) -> dict:
-    return {"format": "deit-train-v1", "model": OrderedDict(w=torch.full((2, 3), value)), "epoch": 3,
-            "nested": {"list": [1, 2.5, None, True, "x"], "tuple": (torch.arange(3), {"k": b"raw"})}}
+    return {
+        "format": "deit-train-v1",
+        "model": OrderedDict(w=torch.full((2, 3), value)),
+        "epoch": 3,
+        "nested": {"list": [1, 2.5, None, True, "x"], "tuple": (torch.arange(3), {"k": b"raw"})},
+    }
 
 
 def _temp_files(folder: Path) -> list[Path]:
@@ -53,15 +57,20 @@ def test_roundtrip(tmp_path: Path) -> None:
     loaded = ckpt.load_checkpoint(path)
     assert torch.equal(loaded["model"]["w"], obj["model"]["w"])
     assert loaded["nested"]["list"] == [1, 2.5, None, True, "x"]
-    assert torch.equal(loaded["nested"]["tuple"][0], torch.arange(3)) and loaded["nested"]["tuple"][1] == {"k": b"raw"}
+    assert torch.equal(loaded["nested"]["tuple"][0], torch.arange(3)) and loaded["nested"]["tuple"][1] == {
+        "k": b"raw"
+    }
     assert torch.load(path, weights_only=True)["epoch"] == 3
     assert _temp_files(path.parent) == []
 
 
 @pytest.mark.parametrize(
     ("bad", "where"),
-    [({"optimizer": {"state": [{"step": np.float64(1.0)}]}}, "optimizer.state[0].step"),
-     ({"scheduler": {"fn": len}}, "scheduler.fn"), ({"model": nn.Linear(1, 1)}, "model")],
+    [
+        ({"optimizer": {"state": [{"step": np.float64(1.0)}]}}, "optimizer.state[0].step"),
+        ({"scheduler": {"fn": len}}, "scheduler.fn"),
+        ({"model": nn.Linear(1, 1)}, "model"),
+    ],
 )
 def test_save_refuses_non_plain_data(tmp_path: Path, bad: dict, where: str) -> None:
     with pytest.raises(CheckpointError, match=re.escape(f"{where} is a")):
@@ -79,11 +88,14 @@ def _partial_then(exc: BaseException):
 
 @pytest.mark.parametrize(
     ("exc", "match"),
-    [(RuntimeError("boom"), "RuntimeError: boom"),
-     (OSError(errno.ENOSPC, "No space left on device"), "disk full")],
+    [
+        (RuntimeError("boom"), "RuntimeError: boom"),
+        (OSError(errno.ENOSPC, "No space left on device"), "disk full"),
+    ],
 )
-def test_failed_save_keeps_previous_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exc: BaseException,
-                                         match: str) -> None:
+def test_failed_save_keeps_previous_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exc: BaseException, match: str
+) -> None:
     path = ckpt.save_checkpoint(_state(1.0), tmp_path / "last.pt")
     monkeypatch.setattr(torch, "save", _partial_then(exc))
     with pytest.raises(CheckpointError, match=match) as info:
@@ -112,7 +124,9 @@ def test_unwritable_folder(tmp_path: Path) -> None:
         ckpt.save_checkpoint(_state(), not_a_folder / "last.pt")
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root ignores directory permissions")
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root ignores directory permissions"
+)
 def test_read_only_folder(tmp_path: Path) -> None:
     folder = tmp_path / "ro"
     folder.mkdir()
@@ -158,9 +172,13 @@ def _valid_bytes(tmp_path: Path) -> bytes:
 
 @pytest.mark.parametrize("kind", ["truncated", "garbage", "empty", "text", "protocol-4-plain"])
 def test_corrupt_files_are_checkpoint_errors_not_unsafe(tmp_path: Path, kind: str) -> None:
-    data = {"truncated": _valid_bytes(tmp_path)[:300], "garbage": bytes(random.Random(0).randrange(256)
-            for _ in range(512)), "empty": b"", "text": b"hello, this is not a checkpoint\n",
-            "protocol-4-plain": pickle.dumps({"a": [1, 2]}, protocol=4)}[kind]
+    data = {
+        "truncated": _valid_bytes(tmp_path)[:300],
+        "garbage": bytes(random.Random(0).randrange(256) for _ in range(512)),
+        "empty": b"",
+        "text": b"hello, this is not a checkpoint\n",
+        "protocol-4-plain": pickle.dumps({"a": [1, 2]}, protocol=4),
+    }[kind]
     path = tmp_path / "bad.pt"
     path.write_bytes(data)
     with pytest.raises(CheckpointError, match=str(path)) as info:
@@ -259,9 +277,14 @@ def tiny(monkeypatch: pytest.MonkeyPatch) -> tuple[nn.Module, dict]:
         return model, spec.to_dict()
     except Exception:
 
-        def fake_build(name: str, num_classes: int, in_chans: int = 3, img_size: int | None = None,
-                       **kw: Any) -> tuple[nn.Module, dict]:
-            spec = {"name": "tiny", "source": "fake", "kwargs": {"num_classes": num_classes, "in_chans": in_chans}}
+        def fake_build(
+            name: str, num_classes: int, in_chans: int = 3, img_size: int | None = None, **kw: Any
+        ) -> tuple[nn.Module, dict]:
+            spec = {
+                "name": "tiny",
+                "source": "fake",
+                "kwargs": {"num_classes": num_classes, "in_chans": in_chans},
+            }
             return _TinyNet(num_classes, in_chans), spec
 
         monkeypatch.setitem(sys.modules, "deit.teacher", types.SimpleNamespace(build_classifier=fake_build))
@@ -270,16 +293,26 @@ def tiny(monkeypatch: pytest.MonkeyPatch) -> tuple[nn.Module, dict]:
 
 def _perturbed(model: nn.Module, scale: float) -> dict[str, torch.Tensor]:
     torch.manual_seed(0)
-    return {k: (v + scale * torch.rand_like(v.float())).to(v.dtype) if v.is_floating_point() else v.clone()
-            for k, v in model.state_dict().items()}
+    return {
+        k: (v + scale * torch.rand_like(v.float())).to(v.dtype) if v.is_floating_point() else v.clone()
+        for k, v in model.state_dict().items()
+    }
 
 
 def test_export_and_load_model(tmp_path: Path, tiny: tuple[nn.Module, dict]) -> None:
     model, spec = tiny
-    meta = {"model_spec": spec, "class_names": ["a", "b", "c"], "data_mean": [0.5] * 3, "data_std": [0.25] * 3,
-            "img_size": 16, "metrics": {"acc1": 50.0}, "path_like": tmp_path}
-    weights, meta_path = ckpt.export_model({f"module.{k}": v for k, v in model.state_dict().items()}, meta,
-                                           tmp_path / "run")
+    meta = {
+        "model_spec": spec,
+        "class_names": ["a", "b", "c"],
+        "data_mean": [0.5] * 3,
+        "data_std": [0.25] * 3,
+        "img_size": 16,
+        "metrics": {"acc1": 50.0},
+        "path_like": tmp_path,
+    }
+    weights, meta_path = ckpt.export_model(
+        {f"module.{k}": v for k, v in model.state_dict().items()}, meta, tmp_path / "run"
+    )
     assert json.loads(meta_path.read_text())["format"] == "deit-export-v1"
     assert _temp_files(tmp_path / "run") == []
     x = torch.randn(2, 3, 16, 16)
@@ -287,7 +320,9 @@ def test_export_and_load_model(tmp_path: Path, tiny: tuple[nn.Module, dict]) -> 
     for source in (weights, tmp_path / "run"):
         loaded, info = ckpt.load_model_from_checkpoint(source)
         assert not loaded.training
-        assert info["class_names"] == ["a", "b", "c"] and info["img_size"] == 16 and info["path"] == str(weights)
+        assert (
+            info["class_names"] == ["a", "b", "c"] and info["img_size"] == 16 and info["path"] == str(weights)
+        )
         torch.testing.assert_close(loaded(x), model(x))
 
 
@@ -301,11 +336,19 @@ def test_export_handles_shared_and_non_contiguous(tmp_path: Path) -> None:
         ckpt.export_model({"x": 3}, {}, tmp_path)
 
 
-def test_training_checkpoint_ema_prefixes_and_folder_preference(tmp_path: Path, tiny: tuple[nn.Module, dict]) -> None:
+def test_training_checkpoint_ema_prefixes_and_folder_preference(
+    tmp_path: Path, tiny: tuple[nn.Module, dict]
+) -> None:
     model, spec = tiny
     plain, ema = _perturbed(model, 0.0), _perturbed(model, 1.0)
-    train = {"format": "deit-train-v1", "model_spec": spec, "model": {f"_orig_mod.{k}": v for k, v in plain.items()},
-             "ema": {f"module.{k}": v for k, v in ema.items()}, "class_names": ["a", "b", "c"], "epoch": 1}
+    train = {
+        "format": "deit-train-v1",
+        "model_spec": spec,
+        "model": {f"_orig_mod.{k}": v for k, v in plain.items()},
+        "ema": {f"module.{k}": v for k, v in ema.items()},
+        "class_names": ["a", "b", "c"],
+        "epoch": 1,
+    }
     ckpt.save_checkpoint(train, tmp_path / "last.pt")
     ckpt.export_model(plain, {"model_spec": spec}, tmp_path)
     x = torch.randn(1, 3, 16, 16)
@@ -325,7 +368,9 @@ def test_model_errors(tmp_path: Path, tiny: tuple[nn.Module, dict], monkeypatch:
     with pytest.raises(CheckpointError, match="--model NAME"):
         ckpt.load_model_from_checkpoint(official)
     broken = {k: v for k, v in model.state_dict().items() if k != next(iter(model.state_dict()))}
-    ckpt.save_checkpoint({"model_spec": spec, "model": {**broken, "extra.weight": torch.ones(1)}}, tmp_path / "b.pt")
+    ckpt.save_checkpoint(
+        {"model_spec": spec, "model": {**broken, "extra.weight": torch.ones(1)}}, tmp_path / "b.pt"
+    )
     with pytest.raises(CheckpointError, match=r"missing keys \(1\).*unexpected keys \(1\): extra.weight"):
         ckpt.load_model_from_checkpoint(tmp_path / "b.pt")
     (tmp_path / "empty_run").mkdir()
@@ -334,10 +379,13 @@ def test_model_errors(tmp_path: Path, tiny: tuple[nn.Module, dict], monkeypatch:
 
 
 @pytest.mark.parametrize("weights_module", ["deit.models.weights", "missing"])
-def test_load_state_dict_into(tmp_path: Path, tiny: tuple[nn.Module, dict], monkeypatch: pytest.MonkeyPatch,
-                              weights_module: str) -> None:
+def test_load_state_dict_into(
+    tmp_path: Path, tiny: tuple[nn.Module, dict], monkeypatch: pytest.MonkeyPatch, weights_module: str
+) -> None:
     model, _ = tiny
-    official = ckpt.save_checkpoint({"model": _perturbed(model, 1.0), "epoch": 300}, tmp_path / "official.pth")
+    official = ckpt.save_checkpoint(
+        {"model": _perturbed(model, 1.0), "epoch": 300}, tmp_path / "official.pth"
+    )
     if weights_module == "missing":  # the built-in fallback
         monkeypatch.setitem(sys.modules, "deit.models.weights", None)
     target = copy.deepcopy(model)
@@ -345,5 +393,9 @@ def test_load_state_dict_into(tmp_path: Path, tiny: tuple[nn.Module, dict], monk
     for k, v in _perturbed(model, 1.0).items():
         assert torch.equal(target.state_dict()[k], v)
     with pytest.raises(CheckpointError, match="extra"):
-        ckpt.load_state_dict_into(target, ckpt.save_checkpoint({"model": {**model.state_dict(), "extra": torch.ones(1)}},
-                                                               tmp_path / "extra.pth"))
+        ckpt.load_state_dict_into(
+            target,
+            ckpt.save_checkpoint(
+                {"model": {**model.state_dict(), "extra": torch.ones(1)}}, tmp_path / "extra.pth"
+            ),
+        )

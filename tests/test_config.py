@@ -489,7 +489,8 @@ def _floats(lo: float, hi: float) -> st.SearchStrategy[float]:
 
 VALID = {  # value ranges from the paper / timm semantics, written independently of deit.config
     **dict.fromkeys(
-        "skip_corrupt pin_mem overwrite lr_scale repeated_aug model_ema compile augment".split(), st.booleans()
+        "skip_corrupt pin_mem overwrite lr_scale repeated_aug model_ema compile augment".split(),
+        st.booleans(),
     ),
     **dict.fromkeys("channels_last deterministic dist_eval tensorboard".split(), st.booleans()),
     **dict.fromkeys("val_split drop drop_path smoothing momentum".split(), _floats(0, 0.99)),

@@ -30,7 +30,9 @@ from deit.errors import ConfigError, DataError
 
 
 # ------------------------------------------------------------------------------------------------ helpers
-def save_rgb(path: Path, color: tuple[int, int, int] = (200, 30, 40), size: tuple[int, int] = (12, 10)) -> Path:
+def save_rgb(
+    path: Path, color: tuple[int, int, int] = (200, 30, 40), size: tuple[int, int] = (12, 10)
+) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.new("RGB", size, color).save(path)
     return path
@@ -166,8 +168,12 @@ def write_cifar10(root: Path, n_per_batch: int = 4) -> Path:
     for k, name in enumerate(names):
         data = rng.integers(0, 256, (n_per_batch, 3072), dtype=np.uint8)
         data[0, :1024] = 250 - k  # red channel of the first image
-        entry = {"batch_label": name, "labels": [(k + i) % 10 for i in range(n_per_batch)], "data": data,
-                 "filenames": [f"{name}_{i}.png" for i in range(n_per_batch)]}
+        entry = {
+            "batch_label": name,
+            "labels": [(k + i) % 10 for i in range(n_per_batch)],
+            "data": data,
+            "filenames": [f"{name}_{i}.png" for i in range(n_per_batch)],
+        }
         with open(d / name, "wb") as f:
             pickle.dump(entry, f, protocol=2)
     with open(d / "batches.meta", "wb") as f:
@@ -191,8 +197,11 @@ def test_cifar100_round_trip(tmp_path: Path) -> None:
     d = tmp_path / "cifar-100-python"
     d.mkdir()
     for name, n in (("train", 6), ("test", 3)):
-        entry = {b"data": np.zeros((n, 3072), np.uint8), b"fine_labels": list(range(n)),
-                 b"coarse_labels": [0] * n}  # bytes keys, as in the original Python-2 pickles
+        entry = {
+            b"data": np.zeros((n, 3072), np.uint8),
+            b"fine_labels": list(range(n)),
+            b"coarse_labels": [0] * n,
+        }  # bytes keys, as in the original Python-2 pickles
         d.joinpath(name).write_bytes(pickle.dumps(entry, protocol=5))
     d.joinpath("meta").write_bytes(pickle.dumps({"fine_label_names": [f"f{i}" for i in range(100)]}))
     ds = build_dataset(str(tmp_path), "train")
@@ -215,7 +224,9 @@ def test_malicious_pickle_is_not_executed(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="data_batch_3"):
         CIFARPickleDataset(d, train=True)
     assert not marker.exists()
-    d.joinpath("batches.meta").write_bytes(pickle.dumps({"label_names": Counter("ab")}))  # any non-allowed class
+    d.joinpath("batches.meta").write_bytes(
+        pickle.dumps({"label_names": Counter("ab")})
+    )  # any non-allowed class
     with pytest.raises(DataError, match="batches.meta"):
         CIFARPickleDataset(d, train=False)
 
@@ -290,7 +301,8 @@ def test_transform_small_no_aug_and_errors() -> None:
     t = build_transform(True, 16, (0.5,) * 3, (0.5,) * 3, auto_augment="none", reprob=0.0)
     assert t(Image.new("RGB", (16, 16))).shape == (3, 16, 16)
     assert build_transform(True, 32, (0.5,) * 3, (0.5,) * 3, small_image_policy="large")(
-        Image.new("RGB", (50, 50))).shape == (3, 32, 32)
+        Image.new("RGB", (50, 50))
+    ).shape == (3, 32, 32)
     with pytest.raises(ConfigError):
         build_transform(True, 32, (0.5, 0.5), (0.5, 0.5))
     with pytest.raises(ConfigError):

@@ -158,11 +158,15 @@ def test_checkpoint_errors_name_keys(tmp_path) -> None:
     bad = dict(sd)
     bad.pop("blocks.0.attn.qkv.weight")
     bad["extra.weight"] = torch.zeros(1)
-    with pytest.raises(CheckpointError, match=r"missing keys: blocks\.0\.attn\.qkv\.weight.*unexpected keys: extra\.weight"):
+    with pytest.raises(
+        CheckpointError, match=r"missing keys: blocks\.0\.attn\.qkv\.weight.*unexpected keys: extra\.weight"
+    ):
         load_weights(model, bad)
     bad = dict(sd)
     bad["blocks.1.mlp.fc1.weight"] = torch.zeros(5, 5)
-    with pytest.raises(CheckpointError, match=r"blocks\.1\.mlp\.fc1\.weight: checkpoint \[5, 5\] vs model \[256, 64\]"):
+    with pytest.raises(
+        CheckpointError, match=r"blocks\.1\.mlp\.fc1\.weight: checkpoint \[5, 5\] vs model \[256, 64\]"
+    ):
         load_weights(model, bad)
     with pytest.raises(CheckpointError, match="not found"):
         load_weights(model, tmp_path / "nope.pth")

@@ -44,18 +44,40 @@ from deit.config import TrainConfig, validate
 from deit.losses import DistillationLoss
 
 EPOCHS, STEPS = 3, 6  # 3 epochs of 6 steps of 32 images
-TINY = ["train", "--data", "digits", "--model", "deit_nano_distilled_patch4_16", "--img-size", "16",
-        "--epochs", str(EPOCHS), "--warmup-epochs", "1", "-b", "32", "--workers", "0",
-        "--max-steps-per-epoch", str(STEPS), "--aa", "none", "--no-repeated-aug", "--device", "cpu",
-        "--val-split", "0.05", "--log-interval", "1"]
+TINY = [
+    "train",
+    "--data",
+    "digits",
+    "--model",
+    "deit_nano_distilled_patch4_16",
+    "--img-size",
+    "16",
+    "--epochs",
+    str(EPOCHS),
+    "--warmup-epochs",
+    "1",
+    "-b",
+    "32",
+    "--workers",
+    "0",
+    "--max-steps-per-epoch",
+    str(STEPS),
+    "--aa",
+    "none",
+    "--no-repeated-aug",
+    "--device",
+    "cpu",
+    "--val-split",
+    "0.05",
+    "--log-interval",
+    "1",
+]
 DISTIL = ["--teacher", "tiny_cnn", "--distillation-type", "hard"]
 RUN = TINY + DISTIL  # mixup, cutmix, drop-path and a teacher all stay on: every RNG stream matters
 SEED = int(os.environ.get("DEIT_RELIABILITY_SEED", "20240607"))  # the randomness of the tests themselves
 
 
 # ------------------------------------------------------------------------------------------------ helpers
-
-
 
 
 def cli(*argv: str) -> tuple[int, str]:
@@ -135,8 +157,13 @@ class StderrWatcher:
 
 
 def start_training(out: Path, *extra: str) -> tuple[subprocess.Popen, StderrWatcher]:
-    proc = subprocess.Popen([sys.executable, "-m", "deit", *RUN, "--output", str(out), *extra],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=subprocess_env())
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "deit", *RUN, "--output", str(out), *extra],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=subprocess_env(),
+    )
     return proc, StderrWatcher(proc)
 
 
@@ -177,7 +204,9 @@ def test_sigkill_at_a_random_step_then_resume_is_bit_exact(tmp_path: Path, refer
     rng = random.Random(SEED)
     # After the first checkpoint (end of epoch 0), before the last epoch (whose end holds the export).
     epoch, step, delay = rng.randrange(1, EPOCHS - 1), rng.randrange(1, STEPS), rng.uniform(0.0, 0.3)
-    print(f"DEIT_RELIABILITY_SEED={SEED}: SIGKILL {delay:.2f}s after the log line 'epoch {epoch} step {step}/'")
+    print(
+        f"DEIT_RELIABILITY_SEED={SEED}: SIGKILL {delay:.2f}s after the log line 'epoch {epoch} step {step}/'"
+    )
     out = tmp_path / "run"
     proc, watch = start_training(out)
     try:
@@ -198,12 +227,16 @@ def test_sigkill_at_a_random_step_then_resume_is_bit_exact(tmp_path: Path, refer
     assert rc == 0, err
     assert f"resumed from {last} at epoch {state['epoch']} step 0" in (out / "log.txt").read_text()
     assert_bit_identical(out, reference)
-    assert ckpt.read_jsonl(out / "metrics.jsonl")[-1]["val_top1"] == ckpt.read_jsonl(
-        reference / "metrics.jsonl")[-1]["val_top1"]
+    assert (
+        ckpt.read_jsonl(out / "metrics.jsonl")[-1]["val_top1"]
+        == ckpt.read_jsonl(reference / "metrics.jsonl")[-1]["val_top1"]
+    )
 
 
 @pytest.mark.slow
-def test_sigterm_saves_exits_0_says_how_to_resume_and_resume_is_exact(tmp_path: Path, reference: Path) -> None:
+def test_sigterm_saves_exits_0_says_how_to_resume_and_resume_is_exact(
+    tmp_path: Path, reference: Path
+) -> None:
     """What SLURM pre-emption sends: stop after the current step, save mid-epoch, exit 0, print the resume line."""
     out = tmp_path / "run"
     proc, watch = start_training(out)
@@ -217,7 +250,10 @@ def test_sigterm_saves_exits_0_says_how_to_resume_and_resume_is_exact(tmp_path: 
     assert proc.returncode == 0, text
     assert "SIGTERM received" in text and "Traceback" not in text
     assert "deit train: stopped by SIGTERM at epoch 1 step " in text
-    assert f"checkpoint saved to {out / 'last.pt'}" in text and "Resume with the same command plus --resume" in text
+    assert (
+        f"checkpoint saved to {out / 'last.pt'}" in text
+        and "Resume with the same command plus --resume" in text
+    )
     state = ckpt.load_checkpoint(out / "last.pt")
     assert state["epoch"] == 1 and 0 < state["step_in_epoch"] < STEPS  # a mid-epoch checkpoint
     assert not (out / "model.safetensors").exists()
@@ -228,8 +264,10 @@ def test_sigterm_saves_exits_0_says_how_to_resume_and_resume_is_exact(tmp_path: 
 
 
 def test_sigint_stops_after_the_step_and_mid_epoch_resume_is_exact(
-        tmp_path: Path, reference: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, reference: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Ctrl-C delivered during epoch 1 step 2 (deterministically, from inside the step)."""
+
     def interrupt(loss: Any, parts: Any, outputs: Any) -> Any:
         os.kill(os.getpid(), signal.SIGINT)
         return loss, parts
@@ -250,7 +288,8 @@ def test_sigint_stops_after_the_step_and_mid_epoch_resume_is_exact(
 
 
 def test_second_sigint_stops_at_once_and_keeps_the_last_checkpoint(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = tmp_path / "run"
     seen: dict[str, str] = {}
 
@@ -268,12 +307,17 @@ def test_second_sigint_stops_at_once_and_keeps_the_last_checkpoint(
 
 
 # --------------------------------------------------------------------- 2. crash during a checkpoint save
-@pytest.mark.parametrize(("failure", "message"), [
-    (RuntimeError("simulated crash inside torch.save"), "RuntimeError: simulated crash"),
-    (OSError(errno.ENOSPC, "No space left on device"), "disk full (no space left on device)"),
-], ids=["crash", "disk-full"])
+@pytest.mark.parametrize(
+    ("failure", "message"),
+    [
+        (RuntimeError("simulated crash inside torch.save"), "RuntimeError: simulated crash"),
+        (OSError(errno.ENOSPC, "No space left on device"), "disk full (no space left on device)"),
+    ],
+    ids=["crash", "disk-full"],
+)
 def test_crash_while_saving_keeps_previous_checkpoint_and_resume_continues(
-        tmp_path: Path, reference: Path, monkeypatch: pytest.MonkeyPatch, failure: Exception, message: str) -> None:
+    tmp_path: Path, reference: Path, monkeypatch: pytest.MonkeyPatch, failure: Exception, message: str
+) -> None:
     out = tmp_path / "run"
     real_save = torch.save
     before: dict[str, str] = {}
@@ -288,8 +332,15 @@ def test_crash_while_saving_keeps_previous_checkpoint_and_resume_continues(
     monkeypatch.setattr(ckpt.torch, "save", save_that_fails_at_epoch_2)
     rc, err = cli(*RUN, "--output", str(out))
     monkeypatch.undo()
-    assert_clean_error(rc, err, "train", "could not save checkpoint", str(out), message,
-                       "the previous file (if any) was left untouched")
+    assert_clean_error(
+        rc,
+        err,
+        "train",
+        "could not save checkpoint",
+        str(out),
+        message,
+        "the previous file (if any) was left untouched",
+    )
     assert sha(out / "last.pt") == before["sha"]  # byte for byte the epoch-1 checkpoint
     assert ckpt.load_checkpoint(out / "last.pt")["epoch"] == 1
     assert temp_files(out) == []
@@ -309,7 +360,9 @@ def test_resume_never_picks_a_torn_checkpoint_nor_silently_restarts(tmp_path: Pa
     assert rc == 0, err
     last, best = out / "last.pt", out / "best.pt"
     assert ckpt.load_checkpoint(last)["epoch"] == 2 and ckpt.load_checkpoint(best)["epoch"] >= 1
-    last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])  # a torn write (not via deit's atomic save)
+    last.write_bytes(
+        last.read_bytes()[: last.stat().st_size // 2]
+    )  # a torn write (not via deit's atomic save)
     assert ckpt.find_last_checkpoint(out) == best  # falls back to the intact best.pt
     best.write_bytes(b"garbage")
     torn = sha(last)
@@ -363,10 +416,25 @@ ENTRY_POINTS = {
     "train --resume": lambda f, out: [*TINY, "--output", out, "--resume", f],
     "train --finetune": lambda f, out: [*TINY, "--output", out, "--finetune", f],
     "train --teacher-weights": lambda f, out: [*TINY, *DISTIL, "--output", out, "--teacher-weights", f],
-    "train --teacher CKPT": lambda f, out: [*TINY, "--output", out, "--teacher", f, "--distillation-type", "hard"],
+    "train --teacher CKPT": lambda f, out: [
+        *TINY,
+        "--output",
+        out,
+        "--teacher",
+        f,
+        "--distillation-type",
+        "hard",
+    ],
     "eval --checkpoint": lambda f, out: ["eval", "--checkpoint", f, "--data", "digits"],
-    "eval --checkpoint --model": lambda f, out: ["eval", "--checkpoint", f, "--model", "deit_nano_patch4_16",
-                                                 "--data", "digits"],
+    "eval --checkpoint --model": lambda f, out: [
+        "eval",
+        "--checkpoint",
+        f,
+        "--model",
+        "deit_nano_patch4_16",
+        "--data",
+        "digits",
+    ],
     "predict --checkpoint": lambda f, out: ["predict", "--checkpoint", f, out],
 }
 
@@ -375,7 +443,9 @@ ENTRY_POINTS = {
 @pytest.mark.parametrize("entry", sorted(ENTRY_POINTS))
 def test_hostile_pickle_is_refused_and_never_executed(tmp_path: Path, entry: str, kind: str) -> None:
     if entry.startswith("predict"):
-        pytest.importorskip("deit.cli.predict", reason="deit predict (src/deit/cli/predict.py) not written yet")
+        pytest.importorskip(
+            "deit.cli.predict", reason="deit predict (src/deit/cli/predict.py) not written yet"
+        )
     sentinel = tmp_path / "SENTINEL"
     path = hostile_file(tmp_path / "in", kind, sentinel)
     out = tmp_path / "out"
@@ -394,7 +464,8 @@ def test_unsafe_checkpoint_message_gives_no_unsafe_advice(tmp_path: Path, entry:
 
 
 def test_hostile_last_checkpoint_in_the_run_folder_is_not_resumed(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(logging.getLogger("deit"), "propagate", True)  # let caplog see deit.checkpoint
     out = tmp_path / "run"
     sentinel = tmp_path / "SENTINEL"
@@ -413,8 +484,13 @@ def test_hostile_last_checkpoint_in_the_run_folder_is_not_resumed(
 def test_hostile_checkpoint_exit_code_2_from_a_real_process(tmp_path: Path) -> None:
     sentinel = tmp_path / "SENTINEL"
     path = hostile_file(tmp_path, "raw-pickle", sentinel)
-    proc = subprocess.run([sys.executable, "-m", "deit", "eval", "--checkpoint", str(path), "--data", "digits"],
-                          capture_output=True, text=True, env=subprocess_env(), timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "deit", "eval", "--checkpoint", str(path), "--data", "digits"],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=300,
+    )
     assert not sentinel.exists()
     assert_clean_error(proc.returncode, proc.stderr, "eval", str(path), "is not a safe checkpoint")
 
@@ -442,21 +518,61 @@ def fake_train(monkeypatch: pytest.MonkeyPatch) -> list[TrainConfig]:
 
 def _argparse_error(err: str) -> bool:  # argparse's usage errors come from `deit` or `deit train`
     return re.search(r"^deit( train)?: error: ", err, re.M) is not None and any(
-        w in err for w in ("argument ", "unrecognized arguments", "expected one argument", "the following"))
+        w in err for w in ("argument ", "unrecognized arguments", "expected one argument", "the following")
+    )
 
 
-WORDS = ["1", "0", "-1", "3", "0.5", "1e-4", "1e30", "-0.0", "nan", "inf", "-inf", "none", "null", "", " ",
-         "hard", "soft", "cpu", "cuda:x", "gpu", "bf16", "fp16", "adamw", "cosine", "x", "digits", "--", "1,2"]
+WORDS = [
+    "1",
+    "0",
+    "-1",
+    "3",
+    "0.5",
+    "1e-4",
+    "1e30",
+    "-0.0",
+    "nan",
+    "inf",
+    "-inf",
+    "none",
+    "null",
+    "",
+    " ",
+    "hard",
+    "soft",
+    "cpu",
+    "cuda:x",
+    "gpu",
+    "bf16",
+    "fp16",
+    "adamw",
+    "cosine",
+    "x",
+    "digits",
+    "--",
+    "1,2",
+]
 NEGATED = [f"--no-{f[2:]}" for f in BOOL_FLAGS]
-PAIR = st.tuples(st.sampled_from(LONG_FLAGS + NEGATED),
-                 st.sampled_from(WORDS) | st.sampled_from(WORDS) | st.sampled_from(WORDS) | st.text(max_size=6))
+PAIR = st.tuples(
+    st.sampled_from(LONG_FLAGS + NEGATED),
+    st.sampled_from(WORDS) | st.sampled_from(WORDS) | st.sampled_from(WORDS) | st.text(max_size=6),
+)
 
 
-@settings(max_examples=150, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(pairs=st.lists(PAIR, max_size=5), with_data=st.booleans(), drop_value=st.lists(st.sampled_from([False] * 4 + [True]), max_size=5))
-def test_cli_rejections_are_exit_2_naming_the_flag(fake_train: list, pairs: list, with_data: bool,
-                                                   drop_value: list) -> None:
+@settings(
+    max_examples=150,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    pairs=st.lists(PAIR, max_size=5),
+    with_data=st.booleans(),
+    drop_value=st.lists(st.sampled_from([False] * 4 + [True]), max_size=5),
+)
+def test_cli_rejections_are_exit_2_naming_the_flag(
+    fake_train: list, pairs: list, with_data: bool, drop_value: list
+) -> None:
     assume(not any(v.startswith(("-h", "--h")) for _, v in pairs))  # help: exit 0 by design
     argv: list[str] = ["train"] + (["--data", "digits"] if with_data else [])
     for i, (flag, value) in enumerate(pairs):
@@ -468,8 +584,9 @@ def test_cli_rejections_are_exit_2_naming_the_flag(fake_train: list, pairs: list
     event("accepted" if rc == 0 else "usage error" if _argparse_error(err) else "config error")
     if rc == 0:
         (cfg,) = fake_train
-        assert validate(cfg) == cfg and all(not isinstance(v, float) or math.isfinite(v) for v in
-                                            dataclasses.asdict(cfg).values())
+        assert validate(cfg) == cfg and all(
+            not isinstance(v, float) or math.isfinite(v) for v in dataclasses.asdict(cfg).values()
+        )
         return
     assert rc == 2 and not fake_train, (argv, err)
     assert _argparse_error(err) or any(fl in err for fl in ALL_FLAG_TEXT), (argv, err)
@@ -480,20 +597,38 @@ def _finite(lo: float, hi: float) -> st.SearchStrategy[float]:
 
 
 VALID = {  # edge values included: bounds, None through "none", flags whose value is optional
-    "epochs": st.integers(1, 400), "batch_size": st.integers(1, 2048), "lr": _finite(1e-12, 10),
-    "warmup_epochs": st.integers(0, 400), "smoothing": _finite(0, 0.99), "drop_path": _finite(0, 0.99),
-    "mixup": _finite(0, 2), "cutmix": _finite(0, 2), "reprob": _finite(0, 1), "workers": st.integers(0, 16),
-    "val_split": _finite(0, 0.99), "img_size": st.none() | st.integers(1, 1024),
-    "clip_grad": st.none() | _finite(1e-6, 1e3), "seed": st.integers(0, 2**31 - 1),
-    "skip_nonfinite": st.integers(0, 10**6), "max_steps_per_epoch": st.none() | st.integers(1, 10**6),
-    "model_ema_decay": _finite(0.5, 0.999999), "accum_steps": st.integers(1, 64),
+    "epochs": st.integers(1, 400),
+    "batch_size": st.integers(1, 2048),
+    "lr": _finite(1e-12, 10),
+    "warmup_epochs": st.integers(0, 400),
+    "smoothing": _finite(0, 0.99),
+    "drop_path": _finite(0, 0.99),
+    "mixup": _finite(0, 2),
+    "cutmix": _finite(0, 2),
+    "reprob": _finite(0, 1),
+    "workers": st.integers(0, 16),
+    "val_split": _finite(0, 0.99),
+    "img_size": st.none() | st.integers(1, 1024),
+    "clip_grad": st.none() | _finite(1e-6, 1e3),
+    "seed": st.integers(0, 2**31 - 1),
+    "skip_nonfinite": st.integers(0, 10**6),
+    "max_steps_per_epoch": st.none() | st.integers(1, 10**6),
+    "model_ema_decay": _finite(0.5, 0.999999),
+    "accum_steps": st.integers(1, 64),
     "cutmix_minmax": st.none() | st.tuples(_finite(0, 0.49), _finite(0.5, 1)),
-    "sched": st.sampled_from(["cosine", "step", "constant"]), "device": st.sampled_from(["auto", "cpu", "cuda:3"]),
-    "amp": st.sampled_from(["auto", "none", "bf16", "FLAG-ONLY"]), "resume": st.sampled_from([None, "FLAG-ONLY", "x.pt"]),
-    "repeated_aug": st.booleans(), "model_ema": st.booleans(), "skip_corrupt": st.booleans(),
+    "sched": st.sampled_from(["cosine", "step", "constant"]),
+    "device": st.sampled_from(["auto", "cpu", "cuda:3"]),
+    "amp": st.sampled_from(["auto", "none", "bf16", "FLAG-ONLY"]),
+    "resume": st.sampled_from([None, "FLAG-ONLY", "x.pt"]),
+    "repeated_aug": st.booleans(),
+    "model_ema": st.booleans(),
+    "skip_corrupt": st.booleans(),
 }
-DISTILL_CHOICES = [[], ["--distillation-type", "hard", "--teacher", "regnety_160"],
-                   ["--distill", "soft", "--teacher-model", "tiny_cnn", "--teacher-path", "t.pth"]]
+DISTILL_CHOICES = [
+    [],
+    ["--distillation-type", "hard", "--teacher", "regnety_160"],
+    ["--distill", "soft", "--teacher-model", "tiny_cnn", "--teacher-path", "t.pth"],
+]
 
 
 def _valid_argv(values: dict) -> tuple[list[str], dict]:
@@ -512,12 +647,19 @@ def _valid_argv(values: dict) -> tuple[list[str], dict]:
         elif name == "cutmix_minmax":
             continue  # None: leave the default
         else:
-            argv += [flag, "none" if value is None else repr(value) if isinstance(value, float) else str(value)]
+            argv += [
+                flag,
+                "none" if value is None else repr(value) if isinstance(value, float) else str(value),
+            ]
     return argv, expected
 
 
-@settings(max_examples=80, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=80,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(values=st.fixed_dictionaries({}, optional=VALID), distill=st.sampled_from(DISTILL_CHOICES))
 def test_valid_flag_combinations_are_never_rejected(fake_train: list, values: dict, distill: list) -> None:
     values["warmup_epochs"] = min(values.get("warmup_epochs", 0), values.get("epochs", 300))
@@ -555,12 +697,14 @@ def test_late_rejections_are_clean_and_leave_no_run_behind(tmp_path: Path, case:
 def _poison(value: float):
     def action(loss: torch.Tensor, parts: dict, outputs: Any) -> Any:
         return loss * value, {**parts, "total": (loss * value).detach()}
+
     return action
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf")])
 def test_nonfinite_loss_stops_naming_step_parts_and_intact_checkpoint(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: float) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: float
+) -> None:
     out = tmp_path / "run"
     saved: dict[str, str] = {}
     poison = _poison(value)
@@ -571,14 +715,24 @@ def test_nonfinite_loss_stops_naming_step_parts_and_intact_checkpoint(
 
     LossHook(monkeypatch, **{call_of(1, 2): snapshot_then_poison})
     rc, err = cli(*RUN, "--output", str(out))
-    assert_clean_error(rc, err, "train", "non-finite loss at epoch 1 step 2 (global step 8)",
-                       f"total={value}", "base=", "distill=", f"last good checkpoint: {out / 'last.pt'}")
+    assert_clean_error(
+        rc,
+        err,
+        "train",
+        "non-finite loss at epoch 1 step 2 (global step 8)",
+        f"total={value}",
+        "base=",
+        "distill=",
+        f"last good checkpoint: {out / 'last.pt'}",
+    )
     assert sha(out / "last.pt") == saved["last"] and sha(out / "best.pt") == saved["best"]
     state = ckpt.load_checkpoint(out / "last.pt")
     assert state["epoch"] == 1 and all(torch.isfinite(v).all() for v in state["model"].values())
 
 
-def test_skip_nonfinite_tolerates_n_bad_steps_and_logs_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_skip_nonfinite_tolerates_n_bad_steps_and_logs_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = tmp_path / "run"
     bad = {call_of(0, 4): _poison(float("nan")), call_of(2, 1): _poison(float("inf"))}
     LossHook(monkeypatch, **bad)
@@ -594,12 +748,19 @@ def test_skip_nonfinite_tolerates_n_bad_steps_and_logs_them(tmp_path: Path, monk
     monkeypatch.undo()  # one more than tolerated stops the run
     LossHook(monkeypatch, **bad, **{call_of(2, 3): _poison(float("nan"))})
     rc, err = cli(*RUN, "--output", str(tmp_path / "run3"), "--skip-nonfinite", "2")
-    assert_clean_error(rc, err, "train", "non-finite loss at epoch 2 step 3", "total=nan",
-                       f"last good checkpoint: {tmp_path / 'run3' / 'last.pt'}")
+    assert_clean_error(
+        rc,
+        err,
+        "train",
+        "non-finite loss at epoch 2 step 3",
+        "total=nan",
+        f"last good checkpoint: {tmp_path / 'run3' / 'last.pt'}",
+    )
 
 
 def test_nonfinite_weights_from_a_finite_loss_never_replace_the_last_good_checkpoint(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A finite loss whose gradient is NaN (e.g. an overflow in backward) on the last step of epoch 1."""
     out = tmp_path / "run"
     saved: dict[str, str] = {}
@@ -611,8 +772,14 @@ def test_nonfinite_weights_from_a_finite_loss_never_replace_the_last_good_checkp
 
     LossHook(monkeypatch, **{call_of(1, STEPS - 1): nan_gradient})
     rc, err = cli(*TINY, "--output", str(out))
-    assert_clean_error(rc, err, "train", "weights became non-finite", "epoch 2 step 0",
-                       f"last good checkpoint: {out / 'last.pt'}")
+    assert_clean_error(
+        rc,
+        err,
+        "train",
+        "weights became non-finite",
+        "epoch 2 step 0",
+        f"last good checkpoint: {out / 'last.pt'}",
+    )
     assert sha(out / "last.pt") == saved["last"]
     state = ckpt.load_checkpoint(out / "last.pt")
     assert state["epoch"] == 1 and all(torch.isfinite(v).all() for v in state["model"].values())
@@ -623,15 +790,19 @@ def test_nonfinite_weights_from_a_finite_loss_never_replace_the_last_good_checkp
 def test_unwritable_output_folder_is_a_clean_error(tmp_path: Path, where: str) -> None:
     a_file = tmp_path / "plain-file"
     a_file.write_text("not a folder")
-    out, fragment = {"under-a-file": (a_file / "run", "is not writable"),
-                     "proc": (Path("/proc/deit-reliability-run"), "is not writable"),
-                     "is-a-file": (a_file, "exists and is not a folder")}[where]
+    out, fragment = {
+        "under-a-file": (a_file / "run", "is not writable"),
+        "proc": (Path("/proc/deit-reliability-run"), "is not writable"),
+        "is-a-file": (a_file, "exists and is not a folder"),
+    }[where]
     rc, err = cli(*TINY, "--output", str(out))
     assert_clean_error(rc, err, "train", f"output folder {out}", fragment)
     assert a_file.read_text() == "not a folder"
 
 
-def test_disk_full_while_writing_metrics_is_a_clean_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_disk_full_while_writing_metrics_is_a_clean_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Metrics are written before the checkpoint each epoch: a full disk often fails there first."""
     out = tmp_path / "run"
     real = ckpt.append_jsonl
@@ -649,12 +820,24 @@ def test_disk_full_while_writing_metrics_is_a_clean_error(tmp_path: Path, monkey
 
 def test_existing_run_folder_needs_resume_or_overwrite(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    args = [*TINY, "--output", str(out), "--epochs", "1", "--warmup-epochs", "0", "--max-steps-per-epoch", "1"]
+    args = [
+        *TINY,
+        "--output",
+        str(out),
+        "--epochs",
+        "1",
+        "--warmup-epochs",
+        "0",
+        "--max-steps-per-epoch",
+        "1",
+    ]
     rc, err = cli(*args)
     assert rc == 0, err
     before = {p.name: sha(p) for p in out.iterdir()}
     rc, err = cli(*args)
-    assert_clean_error(rc, err, "train", f"output folder {out} already contains a run", "--resume", "--overwrite")
+    assert_clean_error(
+        rc, err, "train", f"output folder {out} already contains a run", "--resume", "--overwrite"
+    )
     assert {p.name: sha(p) for p in out.iterdir()} == before  # nothing touched, not even log.txt
     rc, err = cli(*args, "--resume", "--overwrite")
     assert_clean_error(rc, err, "train", "--resume and --overwrite")

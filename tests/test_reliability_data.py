@@ -23,10 +23,6 @@ ODD = ["gray.png", "cmyk.jpg", "rgba.png", "deep16.png", "huge.png", "tiny.png"]
 CORRUPT = ["truncated.jpg", "zero.jpg", "text.jpg"]
 
 
-
-
-
-
 def cli(*argv: str) -> tuple[int, str, str]:
     """``deit ARGV`` in this process: (exit code, stdout, stderr)."""
     out, err = io.StringIO(), io.StringIO()
@@ -39,9 +35,31 @@ def cli(*argv: str) -> tuple[int, str, str]:
 
 
 def train(data: Path, out: Path, *extra: str) -> tuple[int, str]:
-    rc, _, err = cli("train", "--data", str(data), "--model", "deit_nano_patch4_16", "--img-size", "16",
-                     "--epochs", "1", "--warmup-epochs", "0", "-b", "4", "--workers", "0", "--aa", "none",
-                     "--no-repeated-aug", "--device", "cpu", "--output", str(out), *extra)
+    rc, _, err = cli(
+        "train",
+        "--data",
+        str(data),
+        "--model",
+        "deit_nano_patch4_16",
+        "--img-size",
+        "16",
+        "--epochs",
+        "1",
+        "--warmup-epochs",
+        "0",
+        "-b",
+        "4",
+        "--workers",
+        "0",
+        "--aa",
+        "none",
+        "--no-repeated-aug",
+        "--device",
+        "cpu",
+        "--output",
+        str(out),
+        *extra,
+    )
     return rc, err
 
 
@@ -111,8 +129,11 @@ def tree(root: Path, train: dict[str, list[str]], val: dict[str, list[str]] | No
 # ------------------------------------------------------------------------------------------ end to end
 def test_odd_but_readable_images_are_converted_and_train(tmp_path: Path) -> None:
     """Grayscale, CMYK, RGBA, 16-bit, 9000x10 and 2x2 images: converted to RGB, every one trained on."""
-    data = tree(tmp_path / "data", {"a": ["good:5", *ODD[:3]], "b": ["good:5", *ODD[3:]]},
-                {"a": ["good:1", *ODD], "b": ["good:1"]})  # 16 train images = 4 full batches, all visited
+    data = tree(
+        tmp_path / "data",
+        {"a": ["good:5", *ODD[:3]], "b": ["good:5", *ODD[3:]]},
+        {"a": ["good:1", *ODD], "b": ["good:1"]},
+    )  # 16 train images = 4 full batches, all visited
     out = tmp_path / "run"
     rc, err = train(data, out)
     assert rc == 0, err
@@ -133,14 +154,21 @@ def test_corrupt_image_without_skip_corrupt_is_an_error_naming_the_file(tmp_path
 
 
 def test_skip_corrupt_skips_each_bad_file_and_logs_the_count(tmp_path: Path) -> None:
-    data = tree(tmp_path / "data", {"a": ["good:6", *CORRUPT[:2]], "b": ["good:7", CORRUPT[2]]},
-                {"a": ["good:2", "truncated.jpg"], "b": ["good:2"]})
+    data = tree(
+        tmp_path / "data",
+        {"a": ["good:6", *CORRUPT[:2]], "b": ["good:7", CORRUPT[2]]},
+        {"a": ["good:2", "truncated.jpg"], "b": ["good:2"]},
+    )
     out = tmp_path / "run"
     rc, err = train(data, out, "--skip-corrupt")
     assert rc == 0, err
     log = (out / "log.txt").read_text()
-    for split, cls, name in [("train", "a", "truncated.jpg"), ("train", "a", "zero.jpg"),
-                             ("train", "b", "text.jpg"), ("val", "a", "truncated.jpg")]:
+    for split, cls, name in [
+        ("train", "a", "truncated.jpg"),
+        ("train", "a", "zero.jpg"),
+        ("train", "b", "text.jpg"),
+        ("val", "a", "truncated.jpg"),
+    ]:
         assert f"skipping unreadable image {data / split / cls / name}" in log, name
     assert "--skip-corrupt: 4 unreadable image(s) skipped so far" in log
     assert np.isfinite(json.loads((out / "metrics.jsonl").read_text())["train_loss"])
@@ -148,16 +176,22 @@ def test_skip_corrupt_skips_each_bad_file_and_logs_the_count(tmp_path: Path) -> 
 
 @pytest.mark.parametrize("content", [[], ["notes.txt"]], ids=["no-files", "only-non-images"])
 def test_empty_class_folder_is_an_error_naming_it(tmp_path: Path, content: list[str]) -> None:
-    data = tree(tmp_path / "data", {"a": ["good:8"], "b": ["good:8"], "c": content or ["EMPTY"]},
-                {"a": ["good:1"], "b": ["good:1"]})
+    data = tree(
+        tmp_path / "data",
+        {"a": ["good:8"], "b": ["good:8"], "c": content or ["EMPTY"]},
+        {"a": ["good:1"], "b": ["good:1"]},
+    )
     rc, err = train(data, tmp_path / "run", "--skip-corrupt")  # even with --skip-corrupt
     assert_clean_error(rc, err, "empty class folder", str(data / "train" / "c"))
 
 
 def test_class_folder_without_one_readable_image(tmp_path: Path) -> None:
     """Training names the first bad file; with --skip-corrupt it trains, logs every skip; check flags the class."""
-    data = tree(tmp_path / "data", {"a": ["good:7"], "b": ["good:7"], "c": ["zero.jpg", "text.jpg"]},
-                {"a": ["good:1"], "b": ["good:1"]})
+    data = tree(
+        tmp_path / "data",
+        {"a": ["good:7"], "b": ["good:7"], "c": ["zero.jpg", "text.jpg"]},
+        {"a": ["good:1"], "b": ["good:1"]},
+    )
     rc, err = train(data, tmp_path / "run1")
     assert_clean_error(rc, err, f"unreadable image {data / 'train' / 'c'}")
     rc, err = train(data, tmp_path / "run2", "--skip-corrupt")
@@ -168,17 +202,27 @@ def test_class_folder_without_one_readable_image(tmp_path: Path) -> None:
     assert rc == 1 and f"class 'c' in {data / 'train'} has no readable image" in out, out + err
 
 
-def test_data_check_reports_every_problem_without_training(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    data = tree(tmp_path / "data",
-                {"a": ["good:3", *ODD, "notes.txt"], "b": ["good:3", *CORRUPT], "empty": ["EMPTY"],
-                 "dead": ["zero.jpg"]},
-                {"a": ["good:1", "truncated.jpg"], "b": ["good:1"]})
+def test_data_check_reports_every_problem_without_training(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tree(
+        tmp_path / "data",
+        {
+            "a": ["good:3", *ODD, "notes.txt"],
+            "b": ["good:3", *CORRUPT],
+            "empty": ["EMPTY"],
+            "dead": ["zero.jpg"],
+        },
+        {"a": ["good:1", "truncated.jpg"], "b": ["good:1"]},
+    )
     monkeypatch.chdir(tmp_path)
     rc, out, err = cli("data", "check", str(data), "--no-progress")
     assert rc == 1 and "Traceback" not in err, err
     for name in CORRUPT:
         assert str(data / "train" / "b" / name) in out, name
-    assert str(data / "train" / "dead" / "zero.jpg") in out and str(data / "val" / "a" / "truncated.jpg") in out
+    assert (
+        str(data / "train" / "dead" / "zero.jpg") in out and str(data / "val" / "a" / "truncated.jpg") in out
+    )
     assert "EMPTY class folders: 1" in out and str(data / "train" / "empty") in out
     assert f"class 'dead' in {data / 'train'} has no readable image" in out
     for mode in ("L (grayscale)", "CMYK", "RGBA", "16-bit grayscale"):

@@ -20,19 +20,27 @@ DIGITS = [str(i) for i in range(10)]
 NANO = "deit_nano_distilled_patch4_16"
 
 
-
-
 @pytest.fixture(scope="session")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A run folder with a deit-train-v1 checkpoint of a randomly initialised distilled nano DeiT."""
     root = tmp_path_factory.mktemp("tools_run")
     torch.manual_seed(0)
     model, spec = build_classifier(NANO, num_classes=10, img_size=16)
-    save_checkpoint({"format": "deit-train-v1", "model": model.state_dict(), "model_spec": spec.to_dict(),
-                     "class_names": DIGITS, "data_mean": [0.5, 0.5, 0.5], "data_std": [0.25, 0.25, 0.25],
-                     "img_size": 16, "epoch": 2, "config": {"data": "digits", "epochs": 3, "lr": 5e-4, "seed": 0,
-                                                             "distillation_type": "hard"},
-                     "metrics": {"top1": 12.5, "cls_top1": 11.0}}, root / "best.pt")
+    save_checkpoint(
+        {
+            "format": "deit-train-v1",
+            "model": model.state_dict(),
+            "model_spec": spec.to_dict(),
+            "class_names": DIGITS,
+            "data_mean": [0.5, 0.5, 0.5],
+            "data_std": [0.25, 0.25, 0.25],
+            "img_size": 16,
+            "epoch": 2,
+            "config": {"data": "digits", "epochs": 3, "lr": 5e-4, "seed": 0, "distillation_type": "hard"},
+            "metrics": {"top1": 12.5, "cls_top1": 11.0},
+        },
+        root / "best.pt",
+    )
     return root
 
 
@@ -48,16 +56,52 @@ def images(tmp_path: Path) -> Path:
 
 
 # ------------------------------------------------------------------------------------------- benchmark
-BENCH_KEYS = {"model", "mode", "device", "amp", "compile", "batch_size", "img_size", "img_per_s", "img_per_s_min",
-              "img_per_s_max", "gflops_per_image", "step_gflops_per_image", "achieved_tflops", "peak_memory_mb",
-              "memory_method", "flops_convention", "params_m", "repeats", "teacher"}
+BENCH_KEYS = {
+    "model",
+    "mode",
+    "device",
+    "amp",
+    "compile",
+    "batch_size",
+    "img_size",
+    "img_per_s",
+    "img_per_s_min",
+    "img_per_s_max",
+    "gflops_per_image",
+    "step_gflops_per_image",
+    "achieved_tflops",
+    "peak_memory_mb",
+    "memory_method",
+    "flops_convention",
+    "params_m",
+    "repeats",
+    "teacher",
+}
 
 
 def test_benchmark_infer_json(capsys: pytest.CaptureFixture) -> None:
     from deit.models import create_model, macs_per_image
 
-    rc = main(["benchmark", "--model", NANO, "-b", "2", "--num-classes", "10", "--device", "cpu", "--warmup", "1",
-               "--repeats", "2", "--teacher", "tiny_cnn", "--json"])
+    rc = main(
+        [
+            "benchmark",
+            "--model",
+            NANO,
+            "-b",
+            "2",
+            "--num-classes",
+            "10",
+            "--device",
+            "cpu",
+            "--warmup",
+            "1",
+            "--repeats",
+            "2",
+            "--teacher",
+            "tiny_cnn",
+            "--json",
+        ]
+    )
     assert rc == 0
     report = json.loads(capsys.readouterr().out)
     assert BENCH_KEYS <= set(report)
@@ -70,18 +114,58 @@ def test_benchmark_infer_json(capsys: pytest.CaptureFixture) -> None:
 
 
 def test_benchmark_train_with_teacher_and_timm(capsys: pytest.CaptureFixture) -> None:
-    rc = main(["benchmark", "--model", NANO, "--teacher", "tiny_cnn", "--mode", "train", "-b", "2",
-               "--num-classes", "10", "--device", "cpu", "--warmup", "1", "--repeats", "2", "--compare", "timm",
-               "--json"])
+    rc = main(
+        [
+            "benchmark",
+            "--model",
+            NANO,
+            "--teacher",
+            "tiny_cnn",
+            "--mode",
+            "train",
+            "-b",
+            "2",
+            "--num-classes",
+            "10",
+            "--device",
+            "cpu",
+            "--warmup",
+            "1",
+            "--repeats",
+            "2",
+            "--compare",
+            "timm",
+            "--json",
+        ]
+    )
     assert rc == 0
     report = json.loads(capsys.readouterr().out)
     assert report["teacher"] == "tiny_cnn" and report["mode"] == "train"
     assert report["step_gflops_per_image"] > 3 * report["gflops_per_image"]  # + the teacher's forward
     timm_result = report["compare"]["timm"]
     assert timm_result["params_m"] == pytest.approx(report["params_m"])  # the same architecture
-    assert report["compare"]["ratio_img_per_s"] == pytest.approx(report["img_per_s"] / timm_result["img_per_s"])
-    rc = main(["benchmark", "--model", "tiny_cnn", "--img-size", "16", "-b", "2", "--num-classes", "10",
-               "--device", "cpu", "--warmup", "0", "--repeats", "1"])
+    assert report["compare"]["ratio_img_per_s"] == pytest.approx(
+        report["img_per_s"] / timm_result["img_per_s"]
+    )
+    rc = main(
+        [
+            "benchmark",
+            "--model",
+            "tiny_cnn",
+            "--img-size",
+            "16",
+            "-b",
+            "2",
+            "--num-classes",
+            "10",
+            "--device",
+            "cpu",
+            "--warmup",
+            "0",
+            "--repeats",
+            "1",
+        ]
+    )
     text = capsys.readouterr().out
     assert rc == 0 and "GFLOPs/img" in text and "2 x MACs" in text
 
@@ -90,8 +174,18 @@ def test_benchmark_train_with_teacher_and_timm(capsys: pytest.CaptureFixture) ->
 def test_predict_with_corrupt_file(run_dir: Path, images: Path, capsys: pytest.CaptureFixture) -> None:
     bad = images / "corrupt.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
-    rc = main(["predict", "--checkpoint", str(run_dir), str(images), str(images / "notes.txt"), "--topk", "3",
-               "--json"])
+    rc = main(
+        [
+            "predict",
+            "--checkpoint",
+            str(run_dir),
+            str(images),
+            str(images / "notes.txt"),
+            "--topk",
+            "3",
+            "--json",
+        ]
+    )
     captured = capsys.readouterr()
     assert rc == 1
     report = json.loads(captured.out)
@@ -126,8 +220,16 @@ def test_predict_hostile_checkpoint(tmp_path: Path, images: Path, capsys: pytest
     hostile.write_bytes(pickle.dumps({"model": Evil()}))
     from deit.cli import predict
 
-    args = predict.argparse.Namespace(checkpoint=str(hostile), images=[str(images)], model=None, topk=5,
-                                      batch_size=4, device="cpu", use_ema=False, json=False)
+    args = predict.argparse.Namespace(
+        checkpoint=str(hostile),
+        images=[str(images)],
+        model=None,
+        topk=5,
+        batch_size=4,
+        device="cpu",
+        use_ema=False,
+        json=False,
+    )
     with pytest.raises(UnsafeCheckpointError, match="not a safe checkpoint"):
         predict.run(args)
     args.model = NANO  # official/timm weights path (deit.models.weights) must refuse it too
@@ -160,8 +262,9 @@ def test_export_onnx_parity(run_dir: Path, tmp_path: Path, capsys: pytest.Captur
         torch.testing.assert_close(torch.from_numpy(got), model(x), atol=1e-4, rtol=0)
 
 
-def test_onnx_tolerance_enforced_and_missing_dependency(run_dir: Path, tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_onnx_tolerance_enforced_and_missing_dependency(
+    run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pytest.importorskip("onnxruntime")
     from deit.export import ExportError, check_onnx, export_onnx
 
@@ -177,8 +280,17 @@ def test_onnx_tolerance_enforced_and_missing_dependency(run_dir: Path, tmp_path:
 
 
 def test_export_safetensors_and_card(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    rc = main(["export", "--checkpoint", str(run_dir / "best.pt"), "--format", "safetensors", "--out",
-               str(tmp_path / "st")])
+    rc = main(
+        [
+            "export",
+            "--checkpoint",
+            str(run_dir / "best.pt"),
+            "--format",
+            "safetensors",
+            "--out",
+            str(tmp_path / "st"),
+        ]
+    )
     assert rc == 0 and "model.safetensors" in capsys.readouterr().out
     meta = json.loads((tmp_path / "st" / "model.json").read_text())
     assert meta["format"] == "deit-export-v1" and meta["class_names"] == DIGITS and meta["img_size"] == 16

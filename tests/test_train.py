@@ -17,9 +17,27 @@ from deit.cli.main import main
 from deit.config import TrainConfig
 from deit.trainer import Trainer
 
-TINY = ["--data", "digits", "--model", "deit_nano_distilled_patch4_16", "--img-size", "16", "-b", "32",
-        "--workers", "0", "--max-steps-per-epoch", "4", "--aa", "none", "--no-repeated-aug", "--warmup-epochs", "1",
-        "--log-interval", "1000"]
+TINY = [
+    "--data",
+    "digits",
+    "--model",
+    "deit_nano_distilled_patch4_16",
+    "--img-size",
+    "16",
+    "-b",
+    "32",
+    "--workers",
+    "0",
+    "--max-steps-per-epoch",
+    "4",
+    "--aa",
+    "none",
+    "--no-repeated-aug",
+    "--warmup-epochs",
+    "1",
+    "--log-interval",
+    "1000",
+]
 HARD = ["--teacher", "tiny_cnn", "--distillation-type", "hard"]
 
 
@@ -34,13 +52,29 @@ def weights(run: Path) -> dict[str, torch.Tensor]:
 def test_hard_distillation_run_writes_everything_and_evaluates(tmp_path: Path, capsys) -> None:
     run = tmp_path / "run"
     assert train(*HARD, "--epochs", "2", "--output", str(run)) == 0
-    for name in ("config.yaml", "metrics.jsonl", "metrics.csv", "last.pt", "best.pt", "model.safetensors",
-                 "model.json", "curves.png", "log.txt"):
+    for name in (
+        "config.yaml",
+        "metrics.jsonl",
+        "metrics.csv",
+        "last.pt",
+        "best.pt",
+        "model.safetensors",
+        "model.json",
+        "curves.png",
+        "log.txt",
+    ):
         assert (run / name).is_file(), name
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == [1, 2]
-    assert {"train_loss", "train_base", "train_distill", "val_cls_top1", "val_dist_top1", "val_fused_top1",
-            "val_teacher_top1"} <= set(records[-1])
+    assert {
+        "train_loss",
+        "train_base",
+        "train_distill",
+        "val_cls_top1",
+        "val_dist_top1",
+        "val_fused_top1",
+        "val_teacher_top1",
+    } <= set(records[-1])
     state = load_checkpoint(run / "last.pt")  # weights_only=True inside
     assert state["format"] == "deit-train-v1" and state["epoch"] == 2
     assert state["model_spec"]["name"] == "deit_nano_distilled_patch4_16"
@@ -54,8 +88,20 @@ def test_hard_distillation_run_writes_everything_and_evaluates(tmp_path: Path, c
 
 
 def test_resume_equals_uninterrupted_run(tmp_path: Path) -> None:
-    common = ["--sched", "constant", "--warmup-epochs", "0", "--teacher", "tiny_cnn", "--distillation-type", "soft",
-              "--distillation-tau", "3", "--distillation-alpha", "0.1"]
+    common = [
+        "--sched",
+        "constant",
+        "--warmup-epochs",
+        "0",
+        "--teacher",
+        "tiny_cnn",
+        "--distillation-type",
+        "soft",
+        "--distillation-tau",
+        "3",
+        "--distillation-alpha",
+        "0.1",
+    ]
     assert train(*common, "--epochs", "3", "--output", str(tmp_path / "straight")) == 0
     assert train(*common, "--epochs", "2", "--output", str(tmp_path / "split")) == 0
     assert train(*common, "--epochs", "3", "--output", str(tmp_path / "split"), "--resume") == 0
@@ -67,9 +113,22 @@ def test_resume_equals_uninterrupted_run(tmp_path: Path) -> None:
 
 
 def test_teacher_is_frozen_and_outside_the_student(tmp_path: Path) -> None:
-    cfg = TrainConfig(data="digits", model="deit_nano_distilled_patch4_16", img_size=16, batch_size=16, workers=0,
-                      epochs=1, warmup_epochs=0, max_steps_per_epoch=2, aa="none", repeated_aug=False, teacher_model="tiny_cnn",
-                      distillation_type="hard", output=str(tmp_path / "r"), log_interval=1000)
+    cfg = TrainConfig(
+        data="digits",
+        model="deit_nano_distilled_patch4_16",
+        img_size=16,
+        batch_size=16,
+        workers=0,
+        epochs=1,
+        warmup_epochs=0,
+        max_steps_per_epoch=2,
+        aa="none",
+        repeated_aug=False,
+        teacher_model="tiny_cnn",
+        distillation_type="hard",
+        output=str(tmp_path / "r"),
+        log_interval=1000,
+    )
     trainer = Trainer(cfg)
     teacher_params = {id(p) for p in trainer.teacher.parameters()}
     assert teacher_params and not teacher_params & {id(p) for p in trainer.model.parameters()}
@@ -82,9 +141,22 @@ def test_teacher_is_frozen_and_outside_the_student(tmp_path: Path) -> None:
 
 
 def test_distilled_student_without_teacher_trains_both_heads(tmp_path: Path) -> None:
-    cfg = TrainConfig(data="digits", model="deit_nano_distilled_patch4_16", img_size=16, batch_size=16, workers=0,
-                      epochs=1, warmup_epochs=0, max_steps_per_epoch=1, aa="none", repeated_aug=False, output=str(tmp_path / "r"),
-                      mixup=0.0, cutmix=0.0, log_interval=1000)
+    cfg = TrainConfig(
+        data="digits",
+        model="deit_nano_distilled_patch4_16",
+        img_size=16,
+        batch_size=16,
+        workers=0,
+        epochs=1,
+        warmup_epochs=0,
+        max_steps_per_epoch=1,
+        aa="none",
+        repeated_aug=False,
+        output=str(tmp_path / "r"),
+        mixup=0.0,
+        cutmix=0.0,
+        log_interval=1000,
+    )
     trainer = Trainer(cfg)
     head_dist = trainer.model.head_dist.weight.detach().clone()
     trainer.fit()
@@ -92,8 +164,16 @@ def test_distilled_student_without_teacher_trains_both_heads(tmp_path: Path) -> 
 
 
 def test_lr_scaling_and_recipe_defaults(tmp_path: Path) -> None:
-    cfg = TrainConfig(data="digits", model="deit_nano_patch4_16", img_size=16, batch_size=64, workers=0,
-                      epochs=10, output=str(tmp_path / "r"), accum_steps=2)
+    cfg = TrainConfig(
+        data="digits",
+        model="deit_nano_patch4_16",
+        img_size=16,
+        batch_size=64,
+        workers=0,
+        epochs=10,
+        output=str(tmp_path / "r"),
+        accum_steps=2,
+    )
     trainer = Trainer(cfg)
     assert trainer.schedule.base_lr == pytest.approx(5e-4 * 128 / 512)
     assert trainer.schedule(0) == pytest.approx(1e-6) and trainer.schedule(10) == pytest.approx(1e-5)
@@ -128,18 +208,72 @@ def test_empty_data_folder_is_a_clear_error(tmp_path: Path, capsys) -> None:
 
 def test_teacher_with_other_class_count_fails_before_training(tmp_path: Path, capsys) -> None:
     teacher_run = tmp_path / "teacher"
-    assert main(["train", "--data", "digits", "--model", "tiny_cnn", "--img-size", "16", "-b", "32", "--workers", "0",
-                 "--epochs", "1", "--warmup-epochs", "0", "--max-steps-per-epoch", "1", "--output", str(teacher_run), "--aa", "none",
-                 "--num-classes", "10", "--log-interval", "1000"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                "digits",
+                "--model",
+                "tiny_cnn",
+                "--img-size",
+                "16",
+                "-b",
+                "32",
+                "--workers",
+                "0",
+                "--epochs",
+                "1",
+                "--warmup-epochs",
+                "0",
+                "--max-steps-per-epoch",
+                "1",
+                "--output",
+                str(teacher_run),
+                "--aa",
+                "none",
+                "--num-classes",
+                "10",
+                "--log-interval",
+                "1000",
+            ]
+        )
+        == 0
+    )
     # A teacher checkpoint trained on the digits classes works as --teacher ...
-    assert train(*HARD[2:], "--teacher", str(teacher_run / "best.pt"), "--epochs", "1",
-                 "--output", str(tmp_path / "ok")) == 0
+    assert (
+        train(
+            *HARD[2:],
+            "--teacher",
+            str(teacher_run / "best.pt"),
+            "--epochs",
+            "1",
+            "--output",
+            str(tmp_path / "ok"),
+        )
+        == 0
+    )
     # ... teacher weights predicting 1000 classes are refused before any step.
     import timm
 
-    torch.save(timm.create_model("resnet10t", num_classes=1000).state_dict(), tmp_path / "imagenet_teacher.pth")
-    assert train("--teacher", "resnet10t", "--teacher-weights", str(tmp_path / "imagenet_teacher.pth"),
-                 "--distillation-type", "hard", "--epochs", "1", "--output", str(tmp_path / "bad")) == 2
+    torch.save(
+        timm.create_model("resnet10t", num_classes=1000).state_dict(), tmp_path / "imagenet_teacher.pth"
+    )
+    assert (
+        train(
+            "--teacher",
+            "resnet10t",
+            "--teacher-weights",
+            str(tmp_path / "imagenet_teacher.pth"),
+            "--distillation-type",
+            "hard",
+            "--epochs",
+            "1",
+            "--output",
+            str(tmp_path / "bad"),
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "1000" in err and "10" in err
     assert not (tmp_path / "bad" / "last.pt").exists()
@@ -149,17 +283,71 @@ def test_teacher_with_other_class_count_fails_before_training(tmp_path: Path, ca
 @pytest.mark.slow
 def test_torchrun_two_processes_match_one_process(tmp_path: Path) -> None:
     """2 x gloo processes with batch 16 == 1 process with batch 32 (same global batch, same samples)."""
-    common = ["--data", "digits", "--model", "deit_nano_distilled_patch4_16", "--img-size", "16", "--workers", "0",
-              "--epochs", "2", "--warmup-epochs", "1", "--max-steps-per-epoch", "3", "--no-augment", "--mixup", "0", "--cutmix", "0",
-              "--no-repeated-aug", "--drop-path", "0", "--reprob", "0", "--teacher", "tiny_cnn",
-              "--distillation-type", "hard", "--device", "cpu", "--log-interval", "1000"]
+    common = [
+        "--data",
+        "digits",
+        "--model",
+        "deit_nano_distilled_patch4_16",
+        "--img-size",
+        "16",
+        "--workers",
+        "0",
+        "--epochs",
+        "2",
+        "--warmup-epochs",
+        "1",
+        "--max-steps-per-epoch",
+        "3",
+        "--no-augment",
+        "--mixup",
+        "0",
+        "--cutmix",
+        "0",
+        "--no-repeated-aug",
+        "--drop-path",
+        "0",
+        "--reprob",
+        "0",
+        "--teacher",
+        "tiny_cnn",
+        "--distillation-type",
+        "hard",
+        "--device",
+        "cpu",
+        "--log-interval",
+        "1000",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    one = subprocess.run([sys.executable, "-m", "deit", "train", *common, "-b", "32", "--output",
-                          str(tmp_path / "one")], env=env, capture_output=True, text=True, timeout=300)
+    one = subprocess.run(
+        [sys.executable, "-m", "deit", "train", *common, "-b", "32", "--output", str(tmp_path / "one")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert one.returncode == 0, one.stderr
-    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                          "-m", "deit", "train", *common, "-b", "16", "--output", str(tmp_path / "two")],
-                         env=env, capture_output=True, text=True, timeout=300)
+    two = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "deit",
+            "train",
+            *common,
+            "-b",
+            "16",
+            "--output",
+            str(tmp_path / "two"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert two.returncode == 0, two.stderr
     a, b = weights(tmp_path / "one"), weights(tmp_path / "two")
     for k in a:

@@ -33,14 +33,28 @@ logger = logging.getLogger("deit.checkpoint")
 TRAIN_FORMAT = "deit-train-v1"
 EXPORT_FORMAT = "deit-export-v1"
 _PREFIXES = ("module.", "_orig_mod.")
-_LEAF_TYPES = {torch.Tensor, nn.Parameter, bool, int, float, complex, str, bytes, type(None), torch.dtype,
-               torch.device, torch.Size}
+_LEAF_TYPES = {
+    torch.Tensor,
+    nn.Parameter,
+    bool,
+    int,
+    float,
+    complex,
+    str,
+    bytes,
+    type(None),
+    torch.dtype,
+    torch.device,
+    torch.Size,
+}
 _META_KEYS = ("class_names", "data_mean", "data_std", "img_size", "model_spec", "metrics", "config")
 
 
 # ----------------------------------------------------------------------------------------------- saving
 def _check_plain(obj: Any, where: str, active: set[int]) -> None:
-    if type(obj) in _LEAF_TYPES:  # exact types: e.g. numpy.float64 subclasses float but needs numpy to unpickle
+    if (
+        type(obj) in _LEAF_TYPES
+    ):  # exact types: e.g. numpy.float64 subclasses float but needs numpy to unpickle
         return
     if type(obj) not in (dict, OrderedDict, list, tuple):
         raise CheckpointError(
@@ -95,8 +109,9 @@ def _atomic_write(path: str | Path, write: Callable[[IO[bytes]], None], what: st
         tmp = folder / f".{path.name}.tmp-{os.getpid()}"
         f = open(tmp, "wb")  # closed by the `with` below; removed on failure
     except OSError as exc:
-        raise CheckpointError(f"cannot write {what} {path}: output folder {folder} is not writable "
-                              f"({_cause(exc)})") from exc
+        raise CheckpointError(
+            f"cannot write {what} {path}: output folder {folder} is not writable ({_cause(exc)})"
+        ) from exc
     try:
         with f:
             write(f)
@@ -112,8 +127,9 @@ def _atomic_write(path: str | Path, write: Callable[[IO[bytes]], None], what: st
             raise
         if isinstance(exc, CheckpointError):
             raise
-        raise CheckpointError(f"could not save {what} {path}: {_cause(exc)}; "
-                              "the previous file (if any) was left untouched") from exc
+        raise CheckpointError(
+            f"could not save {what} {path}: {_cause(exc)}; the previous file (if any) was left untouched"
+        ) from exc
     _fsync_dir(folder)
     return path
 
@@ -192,12 +208,18 @@ def _torch_load(path: Path, map_location: Any, mmap: bool = False) -> Any:
         found = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", str(exc))
         detail = (found.group(1) if found else str(exc).strip().split("\n")[0])[:200]
         if bad == []:
-            raise CheckpointError(f"{path} is a pickle that torch's weights_only loader cannot read ({detail}); "
-                                  "re-save it with torch.save's default pickle protocol") from None
-        raise CheckpointError(f"{path} is truncated, corrupt or not a PyTorch checkpoint ({detail})") from None
+            raise CheckpointError(
+                f"{path} is a pickle that torch's weights_only loader cannot read ({detail}); "
+                "re-save it with torch.save's default pickle protocol"
+            ) from None
+        raise CheckpointError(
+            f"{path} is truncated, corrupt or not a PyTorch checkpoint ({detail})"
+        ) from None
     except Exception as exc:  # garbage makes torch raise RuntimeError, EOFError, KeyError, ValueError, ...
-        raise CheckpointError(f"{path} is truncated, corrupt or not a PyTorch checkpoint "
-                              f"({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})") from exc
+        raise CheckpointError(
+            f"{path} is truncated, corrupt or not a PyTorch checkpoint "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})"
+        ) from exc
 
 
 def _sidecar_meta(path: Path) -> dict:
@@ -231,7 +253,9 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu", *, mmap: bool =
         return {**_sidecar_meta(path), "model": state}
     obj = _torch_load(path, map_location, mmap=mmap)
     if not isinstance(obj, dict):
-        raise CheckpointError(f"{path} contains a {type(obj).__name__}, expected a dict (a checkpoint or state dict)")
+        raise CheckpointError(
+            f"{path} contains a {type(obj).__name__}, expected a dict (a checkpoint or state dict)"
+        )
     return obj
 
 
@@ -316,7 +340,9 @@ def export_model(model_state: dict[str, torch.Tensor], meta: dict, out_dir: str 
     seen: set[int] = set()
     for key, value in _strip_prefixes(dict(model_state)).items():
         if not isinstance(value, torch.Tensor):
-            raise CheckpointError(f"cannot export: model state entry {key!r} is a {type(value).__name__}, not a tensor")
+            raise CheckpointError(
+                f"cannot export: model state entry {key!r} is a {type(value).__name__}, not a tensor"
+            )
         t = value.detach().cpu()
         storage = t.untyped_storage()
         if storage.data_ptr() in seen or storage.nbytes() != t.nelement() * t.element_size():
@@ -329,7 +355,9 @@ def export_model(model_state: dict[str, torch.Tensor], meta: dict, out_dir: str 
         raise CheckpointError(f"cannot export: model metadata is not JSON serialisable ({exc})") from exc
     blob = save(tensors, metadata={"format": "pt", "deit_format": EXPORT_FORMAT})
     weights = _atomic_write(out_dir / "model.safetensors", lambda f: f.write(blob), "model export")
-    meta_path = _atomic_write(out_dir / "model.json", lambda f: f.write(text.encode("utf-8")), "model metadata")
+    meta_path = _atomic_write(
+        out_dir / "model.json", lambda f: f.write(text.encode("utf-8")), "model metadata"
+    )
     return weights, meta_path
 
 
@@ -341,12 +369,21 @@ def _strict_load(model: nn.Module, state: dict, source: Path | str) -> None:
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
-    shapes = [f"{k} {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}" for k in expected
-              if k in state and isinstance(state[k], torch.Tensor) and state[k].shape != expected[k].shape]
+    shapes = [
+        f"{k} {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
+        for k in expected
+        if k in state and isinstance(state[k], torch.Tensor) and state[k].shape != expected[k].shape
+    ]
     if missing or unexpected or shapes:
-        parts = [f"{label} ({len(items)}): {', '.join(items[:8])}{' ...' if len(items) > 8 else ''}"
-                 for label, items in (("missing keys", missing), ("unexpected keys", unexpected),
-                                      ("shape mismatches", shapes)) if items]
+        parts = [
+            f"{label} ({len(items)}): {', '.join(items[:8])}{' ...' if len(items) > 8 else ''}"
+            for label, items in (
+                ("missing keys", missing),
+                ("unexpected keys", unexpected),
+                ("shape mismatches", shapes),
+            )
+            if items
+        ]
         raise CheckpointError(f"weights in {source} do not match the model: " + "; ".join(parts))
     model.load_state_dict(state, strict=True)
 
@@ -446,8 +483,17 @@ class RunFolder:
     export_meta = _run_file("model.json")
 
     def run_files(self) -> list[Path]:
-        return [self.config_path, self.metrics_path, self.csv_path, self.last, self.best, self.log_path,
-                self.curves_png, self.export_weights, self.export_meta]
+        return [
+            self.config_path,
+            self.metrics_path,
+            self.csv_path,
+            self.last,
+            self.best,
+            self.log_path,
+            self.curves_png,
+            self.export_weights,
+            self.export_meta,
+        ]
 
     def has_previous_run(self) -> bool:
         return any(p.exists() for p in (self.last, self.best, self.metrics_path, self.config_path))
@@ -459,13 +505,18 @@ class RunFolder:
         if self.root.exists() and not self.root.is_dir():
             raise ConfigError(f"output folder {self.root} exists and is not a folder")
         if self.has_previous_run() and not (resume or overwrite):
-            raise ConfigError(f"output folder {self.root} already contains a run (last.pt, best.pt, metrics.jsonl or "
-                              "config.yaml); pass --resume to continue it or --overwrite to replace it")
+            raise ConfigError(
+                f"output folder {self.root} already contains a run (last.pt, best.pt, metrics.jsonl or "
+                "config.yaml); pass --resume to continue it or --overwrite to replace it"
+            )
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             if overwrite:
-                stale = [p for p in self.root.glob(".*.tmp-*") if p.name.split(".tmp-")[0][1:] in
-                         {f.name for f in self.run_files()}]
+                stale = [
+                    p
+                    for p in self.root.glob(".*.tmp-*")
+                    if p.name.split(".tmp-")[0][1:] in {f.name for f in self.run_files()}
+                ]
                 for p in self.run_files() + stale:
                     if p.is_file():
                         p.unlink()

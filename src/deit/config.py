@@ -94,10 +94,14 @@ class TrainConfig:
         "bicubic", "resize interpolation", choices=["bicubic", "bilinear", "random"]
     )
     reprob: float = _opt(0.25, "random erasing probability")
-    hflip: float = _opt(0.5, "horizontal flip probability (0 for classes that are not mirror-invariant, "
-                        "e.g. digits)")
-    augment: bool = _opt(True, "image augmentation; --no-augment trains on the eval transform (mixup/cutmix "
-                         "still apply unless set to 0)")
+    hflip: float = _opt(
+        0.5, "horizontal flip probability (0 for classes that are not mirror-invariant, e.g. digits)"
+    )
+    augment: bool = _opt(
+        True,
+        "image augmentation; --no-augment trains on the eval transform (mixup/cutmix "
+        "still apply unless set to 0)",
+    )
     remode: str = _opt("pixel", "random erasing fill mode", choices=["pixel", "rand", "const"])
     recount: int = _opt(1, "random erasing count")
     repeated_aug: bool = _opt(True, "repeated augmentation sampler (Hoffer et al.)")

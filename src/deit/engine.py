@@ -103,7 +103,7 @@ def train_one_epoch(
                 teacher_logits = ctx.teacher(images).float()
         sync = (step + 1) % ctx.accum_steps == 0 or step + 1 == total_steps
         no_sync = getattr(model, "no_sync", None)
-        with (no_sync() if (no_sync is not None and not sync) else contextlib.nullcontext()):
+        with no_sync() if (no_sync is not None and not sync) else contextlib.nullcontext():
             with autocast(device, ctx.amp_dtype):
                 outputs = model(images)
             outputs = tuple(o.float() for o in outputs) if isinstance(outputs, tuple) else outputs.float()
@@ -118,8 +118,14 @@ def train_one_epoch(
                         f"last good checkpoint: {ctx.last_good_checkpoint()} (intact; resume from it with "
                         f"--resume, perhaps with a lower --lr, --clip-grad or --amp none)"
                     )
-                log.warning("skipping non-finite step %d of epoch %d (%s); %d of %d tolerated", step, epoch,
-                            detail, ctx.nonfinite_seen, ctx.skip_nonfinite)
+                log.warning(
+                    "skipping non-finite step %d of epoch %d (%s); %d of %d tolerated",
+                    step,
+                    epoch,
+                    detail,
+                    ctx.nonfinite_seen,
+                    ctx.skip_nonfinite,
+                )
                 ctx.optimizer.zero_grad(set_to_none=True)
                 continue
             scaled = loss / ctx.accum_steps
@@ -151,16 +157,30 @@ def train_one_epoch(
             bar.set_postfix(loss=f"{float(parts['total']):.4f}", lr=f"{lr:.2e}", ips=f"{seen / elapsed:.0f}")
         elif ctx.log_interval and (step + 1) % ctx.log_interval == 0:
             eta = elapsed / steps * (total_steps - step - 1)
-            log.info("epoch %d step %d/%d loss %.4f lr %.3e %.1f img/s eta %s", epoch, step + 1, total_steps,
-                     sums["total"] / steps, lr, seen / elapsed, _fmt_eta(eta))
+            log.info(
+                "epoch %d step %d/%d loss %.4f lr %.3e %.1f img/s eta %s",
+                epoch,
+                step + 1,
+                total_steps,
+                sums["total"] / steps,
+                lr,
+                seen / elapsed,
+                _fmt_eta(eta),
+            )
         if ctx.should_stop():
             break
     elapsed = time.perf_counter() - t0
     averaged = {k: v / max(steps, 1) for k, v in sums.items()}
     interrupted = ctx.should_stop() and step + 1 < total_steps
     return EpochResult(
-        loss=averaged.get("total", float("nan")), parts=averaged, lr=lr, images_per_s=seen / max(elapsed, 1e-9),
-        seconds=elapsed, steps=steps, interrupted=interrupted, skipped_nonfinite=skipped,
+        loss=averaged.get("total", float("nan")),
+        parts=averaged,
+        lr=lr,
+        images_per_s=seen / max(elapsed, 1e-9),
+        seconds=elapsed,
+        steps=steps,
+        interrupted=interrupted,
+        skipped_nonfinite=skipped,
         extra={"next_step": step + 1},
     )
 
@@ -204,18 +224,24 @@ def evaluate(
         if teacher is not None:
             with autocast(device, amp_dtype):
                 outputs["teacher"] = teacher(images).float()
-        row = [torch.tensor(float(targets.shape[0]), device=device),
-               F.cross_entropy(outputs["fused"], targets, reduction="sum")]
+        row = [
+            torch.tensor(float(targets.shape[0]), device=device),
+            F.cross_entropy(outputs["fused"], targets, reduction="sum"),
+        ]
         for name in sorted(outputs):
             row.extend(c.float() for c in _correct_topk(outputs[name], targets, (1, 5)))
         names = sorted(outputs)
         batch = torch.stack(row)
         sums = batch if sums is None else sums + batch
     if sums is None:
-        sums = torch.zeros(2 + 2 * (3 if getattr(net, "distilled", False) else 1) + (2 if teacher else 0),
-                           device=device)
-        names = sorted(["fused"] + (["cls", "dist"] if getattr(net, "distilled", False) else [])
-                       + (["teacher"] if teacher is not None else []))
+        sums = torch.zeros(
+            2 + 2 * (3 if getattr(net, "distilled", False) else 1) + (2 if teacher else 0), device=device
+        )
+        names = sorted(
+            ["fused"]
+            + (["cls", "dist"] if getattr(net, "distilled", False) else [])
+            + (["teacher"] if teacher is not None else [])
+        )
     sums = all_reduce_sum(sums.double())
     n = max(sums[0].item(), 1.0)
     result = {"samples": int(sums[0].item()), "loss": sums[1].item() / n}
@@ -224,5 +250,3 @@ def evaluate(
         result[f"{name}_top5"] = 100.0 * sums[3 + 2 * i].item() / n
     result["top1"], result["top5"] = result["fused_top1"], result["fused_top5"]
     return result
-
-

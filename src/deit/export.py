@@ -31,8 +31,10 @@ def _require_onnx() -> tuple[Any, Any]:
         import onnx
         import onnxruntime
     except ImportError as exc:
-        raise ExportError(f"ONNX export needs the onnx and onnxruntime packages ({exc.name} is missing): "
-                          "pip install 'deit[onnx]'") from None
+        raise ExportError(
+            f"ONNX export needs the onnx and onnxruntime packages ({exc.name} is missing): "
+            "pip install 'deit[onnx]'"
+        ) from None
     return onnx, onnxruntime
 
 
@@ -51,7 +53,11 @@ class InferenceOutput(nn.Module):
 
 
 def export_onnx(
-    model: nn.Module, path: str | Path, img_size: int, in_chans: int = 3, opset: int = 17,
+    model: nn.Module,
+    path: str | Path,
+    img_size: int,
+    in_chans: int = 3,
+    opset: int = 17,
     metadata: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``model`` (eval mode, fused output, dynamic batch) to ``path`` as ONNX; returns the path."""
@@ -64,9 +70,17 @@ def export_onnx(
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
-            torch.onnx.export(wrapped, (example,), str(tmp), input_names=["images"], output_names=["logits"],
-                              dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}},
-                              opset_version=opset, do_constant_folding=True, dynamo=False)
+            torch.onnx.export(
+                wrapped,
+                (example,),
+                str(tmp),
+                input_names=["images"],
+                output_names=["logits"],
+                dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}},
+                opset_version=opset,
+                do_constant_folding=True,
+                dynamo=False,
+            )
         proto = onnx.load(str(tmp))
         for key, value in (metadata or {}).items():
             entry = proto.metadata_props.add()
@@ -77,16 +91,23 @@ def export_onnx(
     except DeiTError:
         raise
     except Exception as exc:
-        raise ExportError(f"ONNX export to {path} failed (opset {opset}): {type(exc).__name__}: "
-                          f"{str(exc).splitlines()[0][:300] if str(exc) else ''}") from exc
+        raise ExportError(
+            f"ONNX export to {path} failed (opset {opset}): {type(exc).__name__}: "
+            f"{str(exc).splitlines()[0][:300] if str(exc) else ''}"
+        ) from exc
     finally:
         tmp.unlink(missing_ok=True)
     return path
 
 
 def check_onnx(
-    model: nn.Module, path: str | Path, img_size: int, in_chans: int = 3, batch_sizes: tuple[int, ...] = (1, 3),
-    atol: float = 1e-4, seed: int = 0,
+    model: nn.Module,
+    path: str | Path,
+    img_size: int,
+    in_chans: int = 3,
+    batch_sizes: tuple[int, ...] = (1, 3),
+    atol: float = 1e-4,
+    seed: int = 0,
 ) -> dict[int, float]:
     """Max abs difference between PyTorch and onnxruntime logits on random inputs per batch size.
 
@@ -113,8 +134,10 @@ def check_onnx(
         diffs[b] = diff
     worst = max(diffs.values())
     if worst > atol:
-        raise ExportError(f"{path}: ONNX output differs from PyTorch by up to {worst:.3g} (> tolerance {atol:g}; "
-                          f"per batch size {diffs}); the file was written but should not be used")
+        raise ExportError(
+            f"{path}: ONNX output differs from PyTorch by up to {worst:.3g} (> tolerance {atol:g}; "
+            f"per batch size {diffs}); the file was written but should not be used"
+        )
     return diffs
 
 
@@ -124,9 +147,29 @@ def _fmt_value(value: Any) -> str:
     return str(value)
 
 
-_RECIPE_KEYS = ("epochs", "batch_size", "opt", "lr", "weight_decay", "sched", "warmup_epochs", "smoothing",
-                "aa", "mixup", "cutmix", "reprob", "repeated_aug", "drop_path", "model_ema", "teacher_model",
-                "distillation_type", "distillation_alpha", "distillation_tau", "amp", "seed")
+_RECIPE_KEYS = (
+    "epochs",
+    "batch_size",
+    "opt",
+    "lr",
+    "weight_decay",
+    "sched",
+    "warmup_epochs",
+    "smoothing",
+    "aa",
+    "mixup",
+    "cutmix",
+    "reprob",
+    "repeated_aug",
+    "drop_path",
+    "model_ema",
+    "teacher_model",
+    "distillation_type",
+    "distillation_alpha",
+    "distillation_tau",
+    "amp",
+    "seed",
+)
 
 
 def model_card(model: nn.Module, meta: dict, files: list[str]) -> str:
@@ -136,15 +179,32 @@ def model_card(model: nn.Module, meta: dict, files: list[str]) -> str:
     params = sum(p.numel() for p in model.parameters())
     cfg = meta.get("config") or {}
     classes = meta.get("class_names") or []
-    lines = [f"# {name}", "", "DeiT model exported by `deit export` "
-             "(Touvron et al., *Training data-efficient image transformers & distillation through attention*, 2021).",
-             "", "## Model", "", f"- architecture: `{name}` (source: {spec.get('source', 'unknown')})",
-             f"- parameters: {params:,} ({params / 1e6:.2f} M)", f"- input: {meta.get('img_size', '?')} px RGB, "
-             f"normalised with mean {list(meta.get('data_mean') or [])} and std {list(meta.get('data_std') or [])}",
-             f"- distilled: {bool(getattr(model, 'distilled', False))} (inference output = (class head + "
-             "distillation head) / 2 when distilled)", f"- files: {', '.join(f'`{f}`' for f in files)}", "",
-             "## Data", "", f"- dataset: `{cfg.get('data', 'unknown')}`", f"- classes ({len(classes)}): "
-             + (", ".join(map(str, classes[:20])) + (" ..." if len(classes) > 20 else "") if classes else "unknown")]
+    lines = [
+        f"# {name}",
+        "",
+        "DeiT model exported by `deit export` "
+        "(Touvron et al., *Training data-efficient image transformers & distillation through attention*, 2021).",
+        "",
+        "## Model",
+        "",
+        f"- architecture: `{name}` (source: {spec.get('source', 'unknown')})",
+        f"- parameters: {params:,} ({params / 1e6:.2f} M)",
+        f"- input: {meta.get('img_size', '?')} px RGB, "
+        f"normalised with mean {list(meta.get('data_mean') or [])} and std {list(meta.get('data_std') or [])}",
+        f"- distilled: {bool(getattr(model, 'distilled', False))} (inference output = (class head + "
+        "distillation head) / 2 when distilled)",
+        f"- files: {', '.join(f'`{f}`' for f in files)}",
+        "",
+        "## Data",
+        "",
+        f"- dataset: `{cfg.get('data', 'unknown')}`",
+        f"- classes ({len(classes)}): "
+        + (
+            ", ".join(map(str, classes[:20])) + (" ..." if len(classes) > 20 else "")
+            if classes
+            else "unknown"
+        ),
+    ]
     recipe = [(k, cfg[k]) for k in _RECIPE_KEYS if k in cfg and cfg[k] is not None]
     if recipe:
         lines += ["", "## Training recipe", "", "| key | value |", "|---|---|"]
@@ -157,9 +217,11 @@ def model_card(model: nn.Module, meta: dict, files: list[str]) -> str:
     else:
         lines.append("No evaluation metrics were stored with this checkpoint.")
     if "model.onnx" in files:
-        usage = ["import onnxruntime as ort  # input: normalised float32 [batch, 3, H, W]; metadata key 'deit'",
-                 "session = ort.InferenceSession('model.onnx')",
-                 "logits = session.run(None, {'images': images})[0]"]
+        usage = [
+            "import onnxruntime as ort  # input: normalised float32 [batch, 3, H, W]; metadata key 'deit'",
+            "session = ort.InferenceSession('model.onnx')",
+            "logits = session.run(None, {'images': images})[0]",
+        ]
     else:
         usage = ["deit predict --checkpoint model.safetensors image.jpg"]
     lines += ["", "## Usage", "", "```", *usage, "```", ""]

@@ -22,7 +22,12 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
 
 
 def build_optimizer(
-    model: nn.Module, name: str, lr: float, weight_decay: float, eps: float = 1e-8, momentum: float = 0.9,
+    model: nn.Module,
+    name: str,
+    lr: float,
+    weight_decay: float,
+    eps: float = 1e-8,
+    momentum: float = 0.9,
     fused: bool = False,
 ) -> torch.optim.Optimizer:
     groups = param_groups(model, weight_decay)

@@ -57,11 +57,20 @@ def plot_curves(records: Sequence[dict], path: str | Path, title: str = "") -> P
     ax_loss.set_xlabel("epoch")
     ax_loss.set_ylabel("loss")
     ax_loss.legend()
-    for key, label in (("val_fused_top1", "fused"), ("val_cls_top1", "class head"),
-                       ("val_dist_top1", "distillation head"), ("val_ema_top1", "EMA")):
+    for key, label in (
+        ("val_fused_top1", "fused"),
+        ("val_cls_top1", "class head"),
+        ("val_dist_top1", "distillation head"),
+        ("val_ema_top1", "EMA"),
+    ):
         ev = [r for r in records if key in r]
         if ev:
-            ax_acc.plot([r["epoch"] for r in ev], [r[key] for r in ev], label=label, marker="." if len(ev) < 30 else None)
+            ax_acc.plot(
+                [r["epoch"] for r in ev],
+                [r[key] for r in ev],
+                label=label,
+                marker="." if len(ev) < 30 else None,
+            )
     ax_acc.set_xlabel("epoch")
     ax_acc.set_ylabel("val top-1 (%)")
     ax_acc.legend()

@@ -12,8 +12,14 @@ def is_interactive() -> bool:
     return sys.stderr.isatty()
 
 
-def progress(iterable: Iterable, desc: str, enabled: bool, total: int | None = None,
-             max_items: int | None = None, unit: str = "it") -> Iterable:
+def progress(
+    iterable: Iterable,
+    desc: str,
+    enabled: bool,
+    total: int | None = None,
+    max_items: int | None = None,
+    unit: str = "it",
+) -> Iterable:
     """``iterable`` (cut after ``max_items``), wrapped in a tqdm bar when ``enabled``."""
     if total is None and hasattr(iterable, "__len__"):
         total = len(iterable)  # type: ignore[arg-type]

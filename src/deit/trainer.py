@@ -133,16 +133,32 @@ def build_data(cfg: TrainConfig) -> DataBundle:
     mean, std = IMAGENET_MEAN, IMAGENET_STD
     aa = None if cfg.aa in (None, "", "none") else cfg.aa
     eval_tf = build_transform(False, img_size, mean, std)
-    train_tf = eval_tf if not cfg.augment else build_transform(
-        True, img_size, mean, std, auto_augment=aa, interpolation=cfg.train_interpolation, reprob=cfg.reprob,
-        remode=cfg.remode, recount=cfg.recount, color_jitter=cfg.color_jitter, hflip=cfg.hflip)
+    train_tf = (
+        eval_tf
+        if not cfg.augment
+        else build_transform(
+            True,
+            img_size,
+            mean,
+            std,
+            auto_augment=aa,
+            interpolation=cfg.train_interpolation,
+            reprob=cfg.reprob,
+            remode=cfg.remode,
+            recount=cfg.recount,
+            color_jitter=cfg.color_jitter,
+            hflip=cfg.hflip,
+        )
+    )
     common = dict(val_split=cfg.val_split, seed=cfg.seed, skip_corrupt=cfg.skip_corrupt, img_size=img_size)
     train = build_dataset(cfg.data, "train", train_tf, **common)
     val = build_dataset(cfg.data, "val", eval_tf, **common)
     classes = list(train.classes)
     if len(train) < cfg.batch_size:
-        raise DataError(f"--data {cfg.data}: {len(train)} training images, fewer than --batch-size "
-                        f"{cfg.batch_size}; lower the batch size")
+        raise DataError(
+            f"--data {cfg.data}: {len(train)} training images, fewer than --batch-size "
+            f"{cfg.batch_size}; lower the batch size"
+        )
     if cfg.num_classes is not None and cfg.num_classes != len(classes):
         raise ConfigError(f"--num-classes {cfg.num_classes} but --data {cfg.data} has {len(classes)} classes")
     return DataBundle(train, val, classes, img_size, tuple(mean), tuple(std))
@@ -168,16 +184,31 @@ def build_student(cfg: TrainConfig, num_classes: int, img_size: int) -> tuple[nn
     if cfg.finetune:
         with blame("--finetune", cfg.finetune):
             dropped = load_weights(model, cfg.finetune)
-        log.info("fine-tuning from %s%s", cfg.finetune, f" (new heads: {', '.join(dropped)})" if dropped else "")
+        log.info(
+            "fine-tuning from %s%s", cfg.finetune, f" (new heads: {', '.join(dropped)})" if dropped else ""
+        )
     return model, spec.to_dict()
 
 
-def _loader(dataset: Any, sampler: Any, cfg: TrainConfig, device: torch.device, drop_last: bool,
-            generator: torch.Generator | None = None) -> DataLoader:
-    return DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.workers,
-                      pin_memory=cfg.pin_mem and device.type == "cuda", drop_last=drop_last,
-                      worker_init_fn=_seed_worker, generator=generator,
-                      persistent_workers=False)
+def _loader(
+    dataset: Any,
+    sampler: Any,
+    cfg: TrainConfig,
+    device: torch.device,
+    drop_last: bool,
+    generator: torch.Generator | None = None,
+) -> DataLoader:
+    return DataLoader(
+        dataset,
+        batch_size=cfg.batch_size,
+        sampler=sampler,
+        num_workers=cfg.workers,
+        pin_memory=cfg.pin_mem and device.type == "cuda",
+        drop_last=drop_last,
+        worker_init_fn=_seed_worker,
+        generator=generator,
+        persistent_workers=False,
+    )
 
 
 def resolve_resume(cfg: TrainConfig, run: ckpt.RunFolder) -> Path | None:
@@ -186,10 +217,14 @@ def resolve_resume(cfg: TrainConfig, run: ckpt.RunFolder) -> Path | None:
     if cfg.resume == "auto":
         found = ckpt.find_last_checkpoint(run.root)
         unreadable = [str(p) for p in (run.last, run.best) if p.is_file()]
-        if found is None and unreadable:  # never silently restart (and overwrite) a run whose checkpoints are bad
-            raise CheckpointError(f"--resume: no loadable checkpoint in {run.root} ({', '.join(unreadable)} cannot "
-                                  "be loaded); pass --resume PATH to choose one, or --overwrite (without --resume) "
-                                  "to start the run again")
+        if (
+            found is None and unreadable
+        ):  # never silently restart (and overwrite) a run whose checkpoints are bad
+            raise CheckpointError(
+                f"--resume: no loadable checkpoint in {run.root} ({', '.join(unreadable)} cannot "
+                "be loaded); pass --resume PATH to choose one, or --overwrite (without --resume) "
+                "to start the run again"
+            )
         if found is None:
             log.info("--resume: no checkpoint in %s yet, starting a new run", run.root)
         return found
@@ -225,77 +260,147 @@ class Trainer:
         model, self.model_spec = build_student(cfg, num_classes, data.img_size)
         self.distilled = bool(getattr(model, "distilled", False))
         if cfg.distillation_type != "none" and not self.distilled:
-            raise ConfigError(f"--model {cfg.model} has no distillation token, so it cannot be distilled "
-                              f"(--distillation-type {cfg.distillation_type}); use a *_distilled_* model")
+            raise ConfigError(
+                f"--model {cfg.model} has no distillation token, so it cannot be distilled "
+                f"(--distillation-type {cfg.distillation_type}); use a *_distilled_* model"
+            )
         self.teacher = None
         if cfg.distillation_type != "none":
             if cfg.teacher_weights is None and not Path(cfg.teacher_model).exists():
-                log.warning("teacher %r has random weights (no --teacher-weights, not a checkpoint): distilling "
-                            "from it teaches noise; train it first with `deit train --model %s`",
-                            cfg.teacher_model, cfg.teacher_model)
+                log.warning(
+                    "teacher %r has random weights (no --teacher-weights, not a checkpoint): distilling "
+                    "from it teaches noise; train it first with `deit train --model %s`",
+                    cfg.teacher_model,
+                    cfg.teacher_model,
+                )
             flag = "--teacher-weights" if cfg.teacher_weights else "--teacher"
             with blame(flag, cfg.teacher_weights or cfg.teacher_model):
-                self.teacher = build_teacher(cfg.teacher_model, num_classes, weights=cfg.teacher_weights,
-                                             img_size=data.img_size, student_mean=data.mean,
-                                             student_std=data.std, device=device,
-                                             channels_last=cfg.channels_last, class_names=data.classes)
+                self.teacher = build_teacher(
+                    cfg.teacher_model,
+                    num_classes,
+                    weights=cfg.teacher_weights,
+                    img_size=data.img_size,
+                    student_mean=data.mean,
+                    student_std=data.std,
+                    device=device,
+                    channels_last=cfg.channels_last,
+                    class_names=data.classes,
+                )
         model.to(device)
         if cfg.channels_last:
             model.to(memory_format=torch.channels_last)
         self.model = model  # the plain module: its state-dict keys never carry "module." or "_orig_mod."
         self.ema = ModelEma(model, cfg.model_ema_decay) if cfg.model_ema else None
-        self.optimizer = build_optimizer(model, cfg.opt, cfg.scaled_lr(self.dist.world_size), cfg.weight_decay,
-                                         cfg.opt_eps, cfg.momentum, fused=device.type == "cuda")
+        self.optimizer = build_optimizer(
+            model,
+            cfg.opt,
+            cfg.scaled_lr(self.dist.world_size),
+            cfg.weight_decay,
+            cfg.opt_eps,
+            cfg.momentum,
+            fused=device.type == "cuda",
+        )
         self.scaler = torch.amp.GradScaler("cuda") if amp == "fp16" else None
-        self.schedule = LRSchedule(cfg.scaled_lr(self.dist.world_size), cfg.epochs, cfg.warmup_epochs,
-                                   cfg.warmup_lr, cfg.min_lr, cfg.sched, cfg.decay_epochs, cfg.decay_rate)
+        self.schedule = LRSchedule(
+            cfg.scaled_lr(self.dist.world_size),
+            cfg.epochs,
+            cfg.warmup_epochs,
+            cfg.warmup_lr,
+            cfg.min_lr,
+            cfg.sched,
+            cfg.decay_epochs,
+            cfg.decay_rate,
+        )
         self.mixup = None
         if cfg.mixup_prob > 0 and (cfg.mixup > 0 or cfg.cutmix > 0 or cfg.cutmix_minmax is not None):
-            self.mixup = build_mixup(cfg.mixup, cfg.cutmix, cfg.mixup_switch_prob, cfg.mixup_mode, cfg.smoothing,
-                                     num_classes, prob=cfg.mixup_prob, cutmix_minmax=cfg.cutmix_minmax)
+            self.mixup = build_mixup(
+                cfg.mixup,
+                cfg.cutmix,
+                cfg.mixup_switch_prob,
+                cfg.mixup_mode,
+                cfg.smoothing,
+                num_classes,
+                prob=cfg.mixup_prob,
+                cutmix_minmax=cfg.cutmix_minmax,
+            )
         self.criterion = DistillationLoss(
-            build_base_criterion(self.mixup is not None, cfg.smoothing), cfg.distillation_type,
-            cfg.distillation_alpha, cfg.distillation_tau, cfg.soft_normalization, self.distilled)
+            build_base_criterion(self.mixup is not None, cfg.smoothing),
+            cfg.distillation_type,
+            cfg.distillation_alpha,
+            cfg.distillation_tau,
+            cfg.soft_normalization,
+            self.distilled,
+        )
 
         net: nn.Module = model
         if cfg.compile:
             net = torch.compile(net)
         if self.dist.distributed:
             net = nn.parallel.DistributedDataParallel(
-                net, device_ids=[device.index] if device.type == "cuda" else None)
+                net, device_ids=[device.index] if device.type == "cuda" else None
+            )
         self.net = net
 
         world, rank = self.dist.world_size, self.dist.rank
         if cfg.repeated_aug:
             self.train_sampler = RepeatAugSampler(data.train, world, rank, True, cfg.num_repeats, cfg.seed)
         else:
-            self.train_sampler = DistributedSampler(data.train, world, rank, shuffle=True, seed=cfg.seed,
-                                                    drop_last=True)
-        val_sampler = DistributedEvalSampler(data.val, world if cfg.dist_eval else 1, rank if cfg.dist_eval else 0)
+            self.train_sampler = DistributedSampler(
+                data.train, world, rank, shuffle=True, seed=cfg.seed, drop_last=True
+            )
+        val_sampler = DistributedEvalSampler(
+            data.val, world if cfg.dist_eval else 1, rank if cfg.dist_eval else 0
+        )
         self.val_loader = _loader(data.val, val_sampler, cfg, device, drop_last=False)
         n_batches = len(self.train_sampler) // cfg.batch_size
         if n_batches == 0:
-            raise DataError(f"--data {cfg.data}: {len(self.train_sampler)} training images per process, fewer "
-                            f"than --batch-size {cfg.batch_size}")
+            raise DataError(
+                f"--data {cfg.data}: {len(self.train_sampler)} training images per process, fewer "
+                f"than --batch-size {cfg.batch_size}"
+            )
         self.steps_per_epoch = min(n_batches, cfg.max_steps_per_epoch or n_batches)
         self.start_epoch, self.start_step, self.best_top1 = 0, 0, float("-inf")
         self.teacher_metrics: dict[str, float] | None = None
         self.stop = StopFlag()
         self.ctx = StepContext(
-            optimizer=self.optimizer, criterion=self.criterion, lr_at=self.schedule.apply, device=device,
-            steps_per_epoch=self.steps_per_epoch, teacher=self.teacher, mixup=self.mixup,
-            amp_dtype=self.amp_dtype, scaler=self.scaler, accum_steps=cfg.accum_steps, clip_grad=cfg.clip_grad,
-            ema=self.ema, channels_last=cfg.channels_last, skip_nonfinite=cfg.skip_nonfinite,
-            log_interval=cfg.log_interval, show_progress=main and is_interactive(),
-            last_good_checkpoint=self._last_good, should_stop=self._should_stop)
+            optimizer=self.optimizer,
+            criterion=self.criterion,
+            lr_at=self.schedule.apply,
+            device=device,
+            steps_per_epoch=self.steps_per_epoch,
+            teacher=self.teacher,
+            mixup=self.mixup,
+            amp_dtype=self.amp_dtype,
+            scaler=self.scaler,
+            accum_steps=cfg.accum_steps,
+            clip_grad=cfg.clip_grad,
+            ema=self.ema,
+            channels_last=cfg.channels_last,
+            skip_nonfinite=cfg.skip_nonfinite,
+            log_interval=cfg.log_interval,
+            show_progress=main and is_interactive(),
+            last_good_checkpoint=self._last_good,
+            should_stop=self._should_stop,
+        )
         if resume_path is not None:
             self._resume(resume_path)
         if main:
             save_config(cfg, self.run.config_path)
-            log.info("run folder %s | %d train / %d val images, %d classes | %s on %s x%d | lr %.3g "
-                     "(global batch %d) | amp %s | distillation %s", self.run.root, len(data.train),
-                     len(data.val), num_classes, cfg.model, device, world, self.schedule.base_lr,
-                     cfg.global_batch_size(world), amp, cfg.distillation_type)
+            log.info(
+                "run folder %s | %d train / %d val images, %d classes | %s on %s x%d | lr %.3g "
+                "(global batch %d) | amp %s | distillation %s",
+                self.run.root,
+                len(data.train),
+                len(data.val),
+                num_classes,
+                cfg.model,
+                device,
+                world,
+                self.schedule.base_lr,
+                cfg.global_batch_size(world),
+                amp,
+                cfg.distillation_type,
+            )
         self.tb = self._tensorboard() if main and cfg.tensorboard else None
 
     # ------------------------------------------------------------------ state
@@ -335,11 +440,15 @@ class Trainer:
     def _resume(self, path: Path) -> None:
         state = ckpt.load_checkpoint(path, map_location="cpu")
         if state.get("format") != "deit-train-v1":
-            raise CheckpointError(f"--resume {path}: not a deit training checkpoint (use --finetune for weights)")
+            raise CheckpointError(
+                f"--resume {path}: not a deit training checkpoint (use --finetune for weights)"
+            )
         spec = state.get("model_spec") or {}
         if spec.get("name") != self.model_spec["name"]:
-            raise CheckpointError(f"--resume {path}: checkpoint model {spec.get('name')!r} differs from --model "
-                                  f"{self.model_spec['name']!r}")
+            raise CheckpointError(
+                f"--resume {path}: checkpoint model {spec.get('name')!r} differs from --model "
+                f"{self.model_spec['name']!r}"
+            )
         load_weights(self.model, state["model"], adapt=False)
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scaler is not None and state.get("scaler"):
@@ -352,7 +461,9 @@ class Trainer:
         self._resume_rng = state.get("rng") if self.start_step else None
         if self.dist.is_main and self.run.metrics_path.exists():
             # Epochs logged after this checkpoint (a crash between the metrics line and the save) run again.
-            kept = [r for r in ckpt.read_jsonl(self.run.metrics_path) if r.get("epoch", 0) <= self.start_epoch]
+            kept = [
+                r for r in ckpt.read_jsonl(self.run.metrics_path) if r.get("epoch", 0) <= self.start_epoch
+            ]
             tmp = self.run.metrics_path.with_name(f".{self.run.metrics_path.name}.tmp")
             tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
             tmp.replace(self.run.metrics_path)
@@ -362,18 +473,25 @@ class Trainer:
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError as exc:
-            raise ConfigError("--tensorboard needs the tensorboard package: pip install 'deit[tensorboard]'") from exc
+            raise ConfigError(
+                "--tensorboard needs the tensorboard package: pip install 'deit[tensorboard]'"
+            ) from exc
         return SummaryWriter(str(self.run.root / "tensorboard"))
 
     def save(self, epoch: int, step_in_epoch: int, metrics: dict, best: bool) -> None:
         # a finite loss with NaN/Inf gradients poisons the weights: never let them replace the last good checkpoint
-        bad = [k for k, v in self.model.state_dict().items() if v.is_floating_point() and not torch.isfinite(v).all()]
+        bad = [
+            k
+            for k, v in self.model.state_dict().items()
+            if v.is_floating_point() and not torch.isfinite(v).all()
+        ]
         if bad:
             raise NonFiniteLossError(
                 f"the model weights became non-finite ({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}) "
                 f"by epoch {epoch} step {step_in_epoch} (global step {self.ctx.global_step}) although every loss "
                 f"was finite (NaN/Inf gradients); not saving them; last good checkpoint: {self._last_good()} "
-                "(intact; resume from it with --resume, perhaps with --clip-grad, a lower --lr or --amp none)")
+                "(intact; resume from it with --resume, perhaps with --clip-grad, a lower --lr or --amp none)"
+            )
         if not self.dist.is_main:
             return
         state = self.state(epoch, step_in_epoch, metrics)
@@ -384,7 +502,7 @@ class Trainer:
     # ------------------------------------------------------------------ loop
     def train_loader(self, epoch: int, start_step: int) -> DataLoader:
         self.train_sampler.set_epoch(epoch)
-        indices = list(iter(self.train_sampler))[start_step * self.cfg.batch_size:]
+        indices = list(iter(self.train_sampler))[start_step * self.cfg.batch_size :]
         g = torch.Generator().manual_seed(epoch_seed(self.cfg, epoch, self.dist.rank))
         return _loader(self.data.train, indices, self.cfg, self.device, drop_last=True, generator=g)
 
@@ -399,34 +517,56 @@ class Trainer:
                 seed_everything(epoch_seed(cfg, epoch, self.dist.rank))
                 if start_step and getattr(self, "_resume_rng", None):
                     ckpt.restore_rng_state(self._resume_rng)
-                result = train_one_epoch(self.net, self.train_loader(epoch, start_step), self.ctx, epoch, start_step)
+                result = train_one_epoch(
+                    self.net, self.train_loader(epoch, start_step), self.ctx, epoch, start_step
+                )
                 if result.interrupted:
                     next_step = result.extra["next_step"]
                     self.save(epoch, next_step, metrics, best=False)
                     if main:
-                        print(f"deit train: stopped by {self.stop.signal_name} at epoch {epoch} step {next_step}; "
-                              f"checkpoint saved to {self.run.last}.\nResume with the same command plus "
-                              f"--resume (or --resume {self.run.last}).", file=sys.stderr)
+                        print(
+                            f"deit train: stopped by {self.stop.signal_name} at epoch {epoch} step {next_step}; "
+                            f"checkpoint saved to {self.run.last}.\nResume with the same command plus "
+                            f"--resume (or --resume {self.run.last}).",
+                            file=sys.stderr,
+                        )
                     plot_curves(ckpt.read_jsonl(self.run.metrics_path), self.run.curves_png) if main else None
                     return {"interrupted": True, "epoch": epoch, "step": next_step, "run": str(self.run.root)}
                 last_epoch = epoch + 1 == cfg.epochs
-                record: dict[str, Any] = {"epoch": epoch + 1, "lr": result.lr, "train_loss": result.loss,
-                                          **{f"train_{k}": v for k, v in result.parts.items() if k != "total"},
-                                          "train_img_per_s": result.images_per_s, "epoch_seconds": result.seconds,
-                                          "skipped_nonfinite": result.skipped_nonfinite}
+                record: dict[str, Any] = {
+                    "epoch": epoch + 1,
+                    "lr": result.lr,
+                    "train_loss": result.loss,
+                    **{f"train_{k}": v for k, v in result.parts.items() if k != "total"},
+                    "train_img_per_s": result.images_per_s,
+                    "epoch_seconds": result.seconds,
+                    "skipped_nonfinite": result.skipped_nonfinite,
+                }
                 is_best = False
                 if (epoch + 1) % cfg.eval_interval == 0 or last_epoch:
                     metrics = self.evaluate()
                     record.update({f"val_{k}": v for k, v in metrics.items()})
                     is_best = metrics["top1"] > self.best_top1
                     self.best_top1 = max(self.best_top1, metrics["top1"])
-                    log.info("epoch %d/%d: loss %.4f | val top1 %.2f%% (best %.2f%%)%s | %.0f img/s",
-                             epoch + 1, cfg.epochs, result.loss, metrics["top1"], self.best_top1,
-                             "".join(f" {h} {metrics[f'{h}_top1']:.2f}" for h in ("cls", "dist", "teacher")
-                                     if f"{h}_top1" in metrics), result.images_per_s)
+                    log.info(
+                        "epoch %d/%d: loss %.4f | val top1 %.2f%% (best %.2f%%)%s | %.0f img/s",
+                        epoch + 1,
+                        cfg.epochs,
+                        result.loss,
+                        metrics["top1"],
+                        self.best_top1,
+                        "".join(
+                            f" {h} {metrics[f'{h}_top1']:.2f}"
+                            for h in ("cls", "dist", "teacher")
+                            if f"{h}_top1" in metrics
+                        ),
+                        result.images_per_s,
+                    )
                 if main:
                     if cfg.skip_corrupt and cfg.workers == 0:  # with workers, each worker logs its own count
-                        skipped = set().union(*(getattr(d, "skipped", ()) for d in (self.data.train, self.data.val)))
+                        skipped = set().union(
+                            *(getattr(d, "skipped", ()) for d in (self.data.train, self.data.val))
+                        )
                         log.info("--skip-corrupt: %d unreadable image(s) skipped so far", len(skipped))
                     ckpt.append_jsonl(self.run.metrics_path, record)
                     write_csv(ckpt.read_jsonl(self.run.metrics_path), self.run.csv_path)
@@ -441,14 +581,29 @@ class Trainer:
         if main:
             self.export(metrics)
             plot_curves(ckpt.read_jsonl(self.run.metrics_path), self.run.curves_png)
-            log.info("done in %.1f min; best top1 %.2f%%; run folder %s", (time.perf_counter() - t_start) / 60,
-                     self.best_top1, self.run.root)
-        return {"interrupted": False, "metrics": metrics, "best_top1": self.best_top1, "run": str(self.run.root)}
+            log.info(
+                "done in %.1f min; best top1 %.2f%%; run folder %s",
+                (time.perf_counter() - t_start) / 60,
+                self.best_top1,
+                self.run.root,
+            )
+        return {
+            "interrupted": False,
+            "metrics": metrics,
+            "best_top1": self.best_top1,
+            "run": str(self.run.root),
+        }
 
     def evaluate(self) -> dict[str, float]:
         teacher = self.teacher if self.teacher_metrics is None else None  # frozen: measure it once
-        metrics = evaluate(self.net, self.val_loader, self.device, teacher=teacher, amp_dtype=self.amp_dtype,
-                           show_progress=self.ctx.show_progress)
+        metrics = evaluate(
+            self.net,
+            self.val_loader,
+            self.device,
+            teacher=teacher,
+            amp_dtype=self.amp_dtype,
+            show_progress=self.ctx.show_progress,
+        )
         if teacher is not None:
             self.teacher_metrics = {k: v for k, v in metrics.items() if k.startswith("teacher_")}
         metrics.update(self.teacher_metrics or {})
@@ -461,9 +616,15 @@ class Trainer:
         return metrics
 
     def export(self, metrics: dict) -> None:
-        meta = {"model_spec": self.model_spec, "class_names": list(self.data.classes),
-                "data_mean": list(self.data.mean), "data_std": list(self.data.std), "img_size": self.data.img_size,
-                "metrics": metrics, "config": self.cfg.to_dict()}
+        meta = {
+            "model_spec": self.model_spec,
+            "class_names": list(self.data.classes),
+            "data_mean": list(self.data.mean),
+            "data_std": list(self.data.std),
+            "img_size": self.data.img_size,
+            "metrics": metrics,
+            "config": self.cfg.to_dict(),
+        }
         ckpt.export_model(self.model.state_dict(), meta, self.run.root)
 
 

@@ -1,8 +1,8 @@
 """Pairwise disagreement between classifiers: fraction of samples classified differently (paper Table 4).
 
-    outputs = {**model_outputs("teacher", teacher), **model_outputs("deit-dist", distilled_student)}
-    preds, targets = collect_predictions(outputs, loader, device)
-    table = disagreement_matrix(preds)     # table["teacher"]["deit-dist:cls"] -> 0.1
+outputs = {**model_outputs("teacher", teacher), **model_outputs("deit-dist", distilled_student)}
+preds, targets = collect_predictions(outputs, loader, device)
+table = disagreement_matrix(preds)     # table["teacher"]["deit-dist:cls"] -> 0.1
 """
 
 from __future__ import annotations
@@ -24,8 +24,14 @@ def _unwrap(model: nn.Module) -> nn.Module:
 class Renormalised(nn.Module):
     """Feeds ``model`` (which expects ``model_mean``/``model_std``) images normalised with ``mean``/``std``."""
 
-    def __init__(self, model: nn.Module, mean: Sequence[float], std: Sequence[float],
-                 model_mean: Sequence[float], model_std: Sequence[float]) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        mean: Sequence[float],
+        std: Sequence[float],
+        model_mean: Sequence[float],
+        model_std: Sequence[float],
+    ) -> None:
         super().__init__()
         self.inner = model
         self.head_dist = getattr(_unwrap(model), "head_dist", None)
@@ -111,7 +117,7 @@ def disagreement_matrix(preds: dict[str, Tensor]) -> dict[str, dict[str, float]]
     out: dict[str, dict[str, float]] = {a: {} for a in names}
     for i, a in enumerate(names):
         out[a][a] = 0.0
-        for b in names[i + 1:]:
+        for b in names[i + 1 :]:
             n = max(lengths[a], 1)
             value = float((preds[a].reshape(-1) != preds[b].reshape(-1)).sum().item()) / n
             out[a][b] = value

@@ -22,7 +22,9 @@ from torch import Tensor, nn
 from deit.errors import ModelError
 
 
-def attention_rollout(attentions: Sequence[Tensor], head_fusion: str = "mean", add_identity: bool = True) -> Tensor:
+def attention_rollout(
+    attentions: Sequence[Tensor], head_fusion: str = "mean", add_identity: bool = True
+) -> Tensor:
     """Rollout ``[B, T, T]`` of per-block attentions ``[B, H, T, T]`` (first block first); rows sum to 1."""
     if not attentions:
         raise ModelError("attention rollout needs at least one attention map")
@@ -58,7 +60,9 @@ def rollout_maps(model: nn.Module, images: Tensor, head_fusion: str = "mean") ->
     to the patch tokens, as ``[B, grid, grid]`` maps (each sums to at most 1: the rest flows to prefix tokens)."""
     net = _unwrap(model)
     if not hasattr(net, "attention_maps") or not hasattr(net, "num_prefix_tokens"):
-        raise ModelError(f"{type(net).__name__} exposes no attention maps: attention rollout needs a DeiT model")
+        raise ModelError(
+            f"{type(net).__name__} exposes no attention maps: attention rollout needs a DeiT model"
+        )
     was_training = net.training
     net.eval()
     try:
@@ -88,7 +92,11 @@ def upsample(maps: Tensor, size: int) -> Tensor:
 
 
 def plot_rollout_grid(
-    images: Tensor, maps: dict[str, Tensor], path: str | Path, titles: Sequence[str] | None = None, alpha: float = 0.55
+    images: Tensor,
+    maps: dict[str, Tensor],
+    path: str | Path,
+    titles: Sequence[str] | None = None,
+    alpha: float = 0.55,
 ) -> Path:
     """PNG grid: one column per image; rows: image, class-token rollout, distillation-token rollout (if any).
 
@@ -100,9 +108,11 @@ def plot_rollout_grid(
     import matplotlib.pyplot as plt
 
     b, size = images.shape[0], images.shape[-1]
-    rows = [("image", None)] + [(label, maps[key]) for key, label in (("cls", "class token"),
-                                                                       ("dist", "distillation token"))
-                                if key in maps]
+    rows = [("image", None)] + [
+        (label, maps[key])
+        for key, label in (("cls", "class token"), ("dist", "distillation token"))
+        if key in maps
+    ]
     fig, axes = plt.subplots(len(rows), b, figsize=(1.9 * b + 0.6, 1.9 * len(rows)), squeeze=False)
     pics = images.detach().float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
     for r, (label, m) in enumerate(rows):

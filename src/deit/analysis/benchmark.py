@@ -34,8 +34,8 @@ class BenchResult:
     img_per_s: float
     img_per_s_min: float
     img_per_s_max: float
-    gflops_per_image: float          # forward FLOPs of one image (2 x MACs)
-    step_gflops_per_image: float     # FLOPs per image of one timed call (train: 3 x fwd + teacher fwd)
+    gflops_per_image: float  # forward FLOPs of one image (2 x MACs)
+    step_gflops_per_image: float  # FLOPs per image of one timed call (train: 3 x fwd + teacher fwd)
     achieved_tflops: float
     peak_memory_mb: float
     params_m: float
@@ -78,8 +78,14 @@ def _autocast(device: torch.device, amp: str | None) -> contextlib.AbstractConte
 
 
 def make_step(
-    model: nn.Module, images: Tensor, targets: Tensor, mode: str, device: torch.device, amp: str | None = None,
-    teacher: nn.Module | None = None, compile_model: bool = False,
+    model: nn.Module,
+    images: Tensor,
+    targets: Tensor,
+    mode: str,
+    device: torch.device,
+    amp: str | None = None,
+    teacher: nn.Module | None = None,
+    compile_model: bool = False,
 ) -> Callable[[], object]:
     """A zero-argument callable running one inference batch or one training step (fwd + bwd + AdamW)."""
     net = _unwrap(model)
@@ -99,9 +105,14 @@ def make_step(
     distilled = getattr(net, "head_dist", None) is not None
     if hasattr(net, "set_distilled_training"):  # timm's distilled DeiT returns both heads only when asked
         net.set_distilled_training(True)
-    criterion = DistillationLoss(build_base_criterion(False, 0.1), "hard" if teacher is not None else "none",
-                                 distilled_student=distilled)
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4, weight_decay=0.05)
+    criterion = DistillationLoss(
+        build_base_criterion(False, 0.1),
+        "hard" if teacher is not None else "none",
+        distilled_student=distilled,
+    )
+    optimizer = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=1e-4, weight_decay=0.05
+    )
     model.train()
 
     def train_step() -> object:
@@ -167,9 +178,17 @@ def build_timm_twin(model: nn.Module, name: str, num_classes: int, img_size: int
 
     cls = VisionTransformerDistilled if net.distilled else VisionTransformer
     block = net.blocks[0]
-    return cls(img_size=img_size, patch_size=net.patch_embed.patch_size, in_chans=net.patch_embed.in_chans,
-               num_classes=num_classes, embed_dim=net.embed_dim, depth=len(net.blocks),
-               num_heads=block.attn.num_heads, mlp_ratio=block.mlp.fc1.out_features / net.embed_dim, qkv_bias=True)
+    return cls(
+        img_size=img_size,
+        patch_size=net.patch_embed.patch_size,
+        in_chans=net.patch_embed.in_chans,
+        num_classes=num_classes,
+        embed_dim=net.embed_dim,
+        depth=len(net.blocks),
+        num_heads=block.attn.num_heads,
+        mlp_ratio=block.mlp.fc1.out_features / net.embed_dim,
+        qkv_bias=True,
+    )
 
 
 def run_benchmark(
@@ -213,8 +232,16 @@ def run_benchmark(
     for key, t in timings.items():
         fwd, step, params = info[key]
         lo, hi = t.spread
-        out[key] = BenchResult(name=key, img_per_s=t.median_rate, img_per_s_min=lo, img_per_s_max=hi,
-                               gflops_per_image=fwd / 1e9, step_gflops_per_image=step / 1e9,
-                               achieved_tflops=t.median_rate * step / 1e12, peak_memory_mb=memory[key],
-                               params_m=params, repeats=len(t.seconds))
+        out[key] = BenchResult(
+            name=key,
+            img_per_s=t.median_rate,
+            img_per_s_min=lo,
+            img_per_s_max=hi,
+            gflops_per_image=fwd / 1e9,
+            step_gflops_per_image=step / 1e9,
+            achieved_tflops=t.median_rate * step / 1e12,
+            peak_memory_mb=memory[key],
+            params_m=params,
+            repeats=len(t.seconds),
+        )
     return out

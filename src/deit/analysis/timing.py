@@ -31,8 +31,14 @@ class Timing:
 
     def to_dict(self) -> dict:
         lo, hi = self.spread
-        return {"name": self.name, "median_per_s": self.median_rate, "min_per_s": lo, "max_per_s": hi,
-                "repeats": len(self.seconds), "items_per_call": self.items_per_call}
+        return {
+            "name": self.name,
+            "median_per_s": self.median_rate,
+            "min_per_s": lo,
+            "max_per_s": hi,
+            "repeats": len(self.seconds),
+            "items_per_call": self.items_per_call,
+        }
 
 
 def _sync(device: torch.device) -> None:
@@ -60,7 +66,7 @@ def time_interleaved(
     names = list(fns)
     seconds: dict[str, list[float]] = {n: [] for n in names}
     for r in range(repeats):
-        order = names[r % len(names):] + names[: r % len(names)]
+        order = names[r % len(names) :] + names[: r % len(names)]
         for name in order:
             if device.type == "cuda":
                 start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)

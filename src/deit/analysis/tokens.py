@@ -28,10 +28,12 @@ PAPER_LAST_COSINE = 0.93
 
 @dataclass
 class TokenCosine:
-    per_layer: list[float]      # depth+1 values: mean over samples of cos(cls, dist) at block-0 input, then after each block
+    per_layer: list[
+        float
+    ]  # depth+1 values: mean over samples of cos(cls, dist) at block-0 input, then after each block
     per_layer_std: list[float]
-    head_cosine: float          # mean cosine between class-head and distillation-head logits
-    head_agreement: float       # fraction of samples where both heads predict the same class
+    head_cosine: float  # mean cosine between class-head and distillation-head logits
+    head_agreement: float  # fraction of samples where both heads predict the same class
     samples: int
 
     def to_dict(self) -> dict:
@@ -76,12 +78,15 @@ def token_cosine(
             images = batch[0] if isinstance(batch, (list, tuple)) else batch
             images = images.to(device)
             layers = net.forward_intermediates(images)
-            cos = torch.stack([F.cosine_similarity(t[:, 0].float(), t[:, 1].float(), dim=-1) for t in layers],
-                              dim=1).double()  # [B, depth+1]
+            cos = torch.stack(
+                [F.cosine_similarity(t[:, 0].float(), t[:, 1].float(), dim=-1) for t in layers], dim=1
+            ).double()  # [B, depth+1]
             sums = cos.sum(0) if sums is None else sums + cos.sum(0)
             sq_sums = (cos**2).sum(0) if sq_sums is None else sq_sums + (cos**2).sum(0)
             cls_logits, dist_logits = net.forward_heads(images)
-            head_cos_sum += F.cosine_similarity(cls_logits.float(), dist_logits.float(), dim=-1).double().sum().item()
+            head_cos_sum += (
+                F.cosine_similarity(cls_logits.float(), dist_logits.float(), dim=-1).double().sum().item()
+            )
             agree += int((cls_logits.argmax(-1) == dist_logits.argmax(-1)).sum().item())
             n += images.shape[0]
     finally:

@@ -26,14 +26,26 @@ def _common(p: argparse.ArgumentParser, data: bool = True) -> None:
     p.add_argument("--model", default=None, help="architecture for official/timm weight files")
     p.add_argument("--device", default="auto")
     p.add_argument("--use-ema", action="store_true", help="use the EMA weights of a checkpoint")
-    p.add_argument("--out", default=None, help="output folder (default: next to the checkpoint, or ./analysis)")
+    p.add_argument(
+        "--out", default=None, help="output folder (default: next to the checkpoint, or ./analysis)"
+    )
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     if data:
-        p.add_argument("--data", "--data-dir", "--data-path", dest="data", required=True,
-                       help="dataset (same forms as deit train); its validation split is used")
+        p.add_argument(
+            "--data",
+            "--data-dir",
+            "--data-path",
+            dest="data",
+            required=True,
+            help="dataset (same forms as deit train); its validation split is used",
+        )
         p.add_argument("--split", choices=["val", "train"], default="val")
-        p.add_argument("--val-split", type=float, default=None, help="held-out fraction (default: the checkpoint's)")
-        p.add_argument("--seed", type=int, default=None, help="split/sampling seed (default: the checkpoint's)")
+        p.add_argument(
+            "--val-split", type=float, default=None, help="held-out fraction (default: the checkpoint's)"
+        )
+        p.add_argument(
+            "--seed", type=int, default=None, help="split/sampling seed (default: the checkpoint's)"
+        )
         p.add_argument("-b", "--batch-size", type=int, default=64)
         p.add_argument("-j", "--workers", type=int, default=2)
         p.add_argument("--skip-corrupt", action="store_true", help="skip unreadable images in the dataset")
@@ -51,7 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a.add_argument("--checkpoints", nargs="+", required=True, help="run folders / checkpoints to compare")
     a.add_argument("--teacher", default=None, help="teacher checkpoint or model name")
     a.add_argument("--teacher-weights", default=None, help="weights for a teacher given by name")
-    a.add_argument("--names", nargs="+", default=None, help="labels of the checkpoints (default: folder names)")
+    a.add_argument(
+        "--names", nargs="+", default=None, help="labels of the checkpoints (default: folder names)"
+    )
     a.add_argument("--max-images", type=int, default=None, help="random sample of the split (default: all)")
     _common(a)
     r = sub.add_parser("attention", help="attention rollout maps from the class and distillation tokens")
@@ -92,12 +106,21 @@ def _loader(args: argparse.Namespace, meta: dict, model: Any, max_images: int | 
     img_size, mean, std, transform = preprocessing(model, meta)
     val_split = args.val_split if args.val_split is not None else float(cfg.get("val_split", 0.0))
     seed = args.seed if args.seed is not None else int(cfg.get("seed", 0))
-    dataset = build_dataset(args.data, args.split, transform, val_split=val_split, seed=seed,
-                            skip_corrupt=args.skip_corrupt, img_size=img_size)
+    dataset = build_dataset(
+        args.data,
+        args.split,
+        transform,
+        val_split=val_split,
+        seed=seed,
+        skip_corrupt=args.skip_corrupt,
+        img_size=img_size,
+    )
     names = meta.get("class_names")
     if names is not None and list(names) != list(dataset.classes):
-        raise ConfigError(f"--data {args.data} has classes {list(dataset.classes)[:5]}... but {meta.get('path')} "
-                          f"was trained on {list(names)[:5]}... ({len(names)} classes): they must match")
+        raise ConfigError(
+            f"--data {args.data} has classes {list(dataset.classes)[:5]}... but {meta.get('path')} "
+            f"was trained on {list(names)[:5]}... ({len(names)} classes): they must match"
+        )
     if max_images is not None and max_images < len(dataset):
         if max_images < 1:
             raise ConfigError(f"--max-images must be >= 1, got {max_images}")
@@ -130,14 +153,25 @@ def run_tokens(args: argparse.Namespace) -> int:
 
     device = resolve_device(args.device)
     model, meta = load_for_eval(args.checkpoint, args.model, args.use_ema)
-    result = token_cosine(model.to(device), _loader(args, meta, model, args.max_images)[0], device,
-                          show_progress=_show_progress(args))
+    result = token_cosine(
+        model.to(device),
+        _loader(args, meta, model, args.max_images)[0],
+        device,
+        show_progress=_show_progress(args),
+    )
     out = out_dir(args.out, args.checkpoint)
-    png = plot_token_cosine({Path(meta.get("path", args.checkpoint)).parent.name or "model": result.per_layer},
-                            out / "token_cosine.png", title="class vs distillation token (paper: 0.06 -> 0.93)")
-    report = {"checkpoint": str(args.checkpoint), **result.to_dict(),
-              "paper": {"input": PAPER_INPUT_COSINE, "last_layer": PAPER_LAST_COSINE},
-              "png": str(png), "json": str(out / "token_cosine.json")}
+    png = plot_token_cosine(
+        {Path(meta.get("path", args.checkpoint)).parent.name or "model": result.per_layer},
+        out / "token_cosine.png",
+        title="class vs distillation token (paper: 0.06 -> 0.93)",
+    )
+    report = {
+        "checkpoint": str(args.checkpoint),
+        **result.to_dict(),
+        "paper": {"input": PAPER_INPUT_COSINE, "last_layer": PAPER_LAST_COSINE},
+        "png": str(png),
+        "json": str(out / "token_cosine.json"),
+    }
     _write_json(out / "token_cosine.json", report)
     if args.json:
         print(json.dumps(report, indent=2))
@@ -149,8 +183,10 @@ def run_tokens(args: argparse.Namespace) -> int:
         label = "input" if i == 0 else f"after block {i}"
         paper = f"{PAPER_INPUT_COSINE:7.2f}" if i == 0 else (f"{PAPER_LAST_COSINE:7.2f}" if i == last else "")
         print(f"{label:>14s} {m:7.3f} {s:7.3f} {paper}")
-    print(f"head outputs: mean cosine of class vs distillation logits {result.head_cosine:.3f}, "
-          f"same top-1 class on {100 * result.head_agreement:.1f}% of images")
+    print(
+        f"head outputs: mean cosine of class vs distillation logits {result.head_cosine:.3f}, "
+        f"same top-1 class on {100 * result.head_agreement:.1f}% of images"
+    )
     print(f"wrote {png} and {out / 'token_cosine.json'}")
     return 0
 
@@ -198,17 +234,30 @@ def run_agreement(args: argparse.Namespace) -> int:
     outputs: dict = {}
     if args.teacher:
         if not os.path.exists(args.teacher) and args.teacher_weights is None:
-            print(f"deit analyze agreement: warning: teacher {args.teacher!r} is a model name without "
-                  "--teacher-weights, so it is randomly initialised", file=sys.stderr)
-        teacher = build_teacher(args.teacher, len(dataset.classes), weights=args.teacher_weights, img_size=img_size,
-                                student_mean=mean, student_std=std, device=device, class_names=dataset.classes)
+            print(
+                f"deit analyze agreement: warning: teacher {args.teacher!r} is a model name without "
+                "--teacher-weights, so it is randomly initialised",
+                file=sys.stderr,
+            )
+        teacher = build_teacher(
+            args.teacher,
+            len(dataset.classes),
+            weights=args.teacher_weights,
+            img_size=img_size,
+            student_mean=mean,
+            student_std=std,
+            device=device,
+            class_names=dataset.classes,
+        )
         outputs.update(model_outputs("teacher", teacher))
 
     for label, (model, meta), ckpt in zip(labels, loaded, args.checkpoints):
         size, m_mean, m_std, _ = preprocessing(model, meta)
         if size != img_size:
-            raise ConfigError(f"{ckpt} expects {size} px images but {args.checkpoints[0]} expects {img_size} px: "
-                              "compare checkpoints of the same image size")
+            raise ConfigError(
+                f"{ckpt} expects {size} px images but {args.checkpoints[0]} expects {img_size} px: "
+                "compare checkpoints of the same image size"
+            )
         names = meta.get("class_names")
         if names is not None and list(names) != list(dataset.classes):
             raise ConfigError(f"{ckpt} was trained on other classes than --data {args.data}")
@@ -220,14 +269,21 @@ def run_agreement(args: argparse.Namespace) -> int:
     matrix = disagreement_matrix(preds)
     acc = accuracies(preds, targets)
     out = out_dir(args.out, args.checkpoints[0])
-    report = {"checkpoints": dict(zip(labels, map(str, args.checkpoints))), "teacher": args.teacher,
-              "samples": int(targets.numel()), "disagreement": matrix, "top1": acc,
-              "json": str(out / "agreement.json")}
+    report = {
+        "checkpoints": dict(zip(labels, map(str, args.checkpoints))),
+        "teacher": args.teacher,
+        "samples": int(targets.numel()),
+        "disagreement": matrix,
+        "top1": acc,
+        "json": str(out / "agreement.json"),
+    }
     _write_json(out / "agreement.json", report)
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
-    print(f"Disagreement (% of {targets.numel()} images from {args.data} classified differently; paper Table 4)\n")
+    print(
+        f"Disagreement (% of {targets.numel()} images from {args.data} classified differently; paper Table 4)\n"
+    )
     print(to_markdown(matrix, acc))
     print(f"\nwrote {out / 'agreement.json'}")
     return 0
@@ -257,7 +313,7 @@ def run_attention(args: argparse.Namespace) -> int:
     starts = range(0, len(files), args.per_grid)
     starts = progress(starts, "attention rollout", _show_progress(args) and len(starts) > 4, unit="grid")
     for start in starts:
-        good, bad = load_tensors(files[start:start + args.per_grid], transform)
+        good, bad = load_tensors(files[start : start + args.per_grid], transform)
         errors.extend(bad)
         if not good:
             continue
@@ -268,8 +324,12 @@ def run_attention(args: argparse.Namespace) -> int:
         done.extend(str(p) for p, _ in good)
     for path, reason in errors:
         print(f"deit analyze attention: error: {path}: {reason}", file=sys.stderr)
-    report = {"checkpoint": str(args.checkpoint), "images": done, "png": written,
-              "errors": [{"file": p, "reason": r} for p, r in errors]}
+    report = {
+        "checkpoint": str(args.checkpoint),
+        "images": done,
+        "png": written,
+        "errors": [{"file": p, "reason": r} for p, r in errors],
+    }
     if args.json:
         print(json.dumps(report, indent=2))
     else:

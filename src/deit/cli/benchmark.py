@@ -19,18 +19,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = __doc__.split("\n\n", 1)[1]
     parser.add_argument("--model", required=True, help="model name (DeiT zoo, CNN, timm:, torchvision:)")
-    parser.add_argument("--teacher", default=None, help="frozen teacher (name or checkpoint): train mode adds its "
-                        "forward to every step; infer mode times it as a separate contestant")
+    parser.add_argument(
+        "--teacher",
+        default=None,
+        help="frozen teacher (name or checkpoint): train mode adds its "
+        "forward to every step; infer mode times it as a separate contestant",
+    )
     parser.add_argument("-b", "--batch-size", type=int, default=64)
     parser.add_argument("--img-size", type=int, default=None, help="input size (default: the model's)")
     parser.add_argument("--num-classes", type=int, default=1000)
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto")
     parser.add_argument("--amp", choices=["none", "bf16"], default="none")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model(s)")
-    parser.add_argument("--mode", choices=["infer", "train"], default="infer",
-                        help="infer: forward under inference_mode; train: forward + backward + AdamW step")
-    parser.add_argument("--compare", choices=["timm"], default=None,
-                        help="also time timm's same model in this process (interleaved) and print the ratio")
+    parser.add_argument(
+        "--mode",
+        choices=["infer", "train"],
+        default="infer",
+        help="infer: forward under inference_mode; train: forward + backward + AdamW step",
+    )
+    parser.add_argument(
+        "--compare",
+        choices=["timm"],
+        default=None,
+        help="also time timm's same model in this process (interleaved) and print the ratio",
+    )
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -64,16 +76,36 @@ def run(args: argparse.Namespace) -> int:
         others["timm"] = build_timm_twin(model, args.model, args.num_classes, img_size)
     if teacher is not None and args.mode == "infer":  # inference: the teacher is timed on its own
         others["teacher"] = teacher
-    results = run_benchmark(model, batch_size=args.batch_size, img_size=img_size, num_classes=args.num_classes,
-                            device=device, mode=args.mode, amp=args.amp, compile_model=args.compile,
-                            teacher=teacher if args.mode == "train" else None, others=others, warmup=args.warmup, repeats=args.repeats,
-                            name="deit")
+    results = run_benchmark(
+        model,
+        batch_size=args.batch_size,
+        img_size=img_size,
+        num_classes=args.num_classes,
+        device=device,
+        mode=args.mode,
+        amp=args.amp,
+        compile_model=args.compile,
+        teacher=teacher if args.mode == "train" else None,
+        others=others,
+        warmup=args.warmup,
+        repeats=args.repeats,
+        name="deit",
+    )
     report = {
-        "model": args.model, "teacher": args.teacher, "mode": args.mode, "device": str(device),
+        "model": args.model,
+        "teacher": args.teacher,
+        "mode": args.mode,
+        "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "amp": args.amp, "compile": bool(args.compile), "batch_size": args.batch_size, "img_size": img_size,
-        "torch": torch.__version__, "threads": torch.get_num_threads(), "flops_convention": FLOPS_CONVENTION,
-        "memory_method": memory_method(device), **results["deit"].to_dict(),
+        "amp": args.amp,
+        "compile": bool(args.compile),
+        "batch_size": args.batch_size,
+        "img_size": img_size,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "flops_convention": FLOPS_CONVENTION,
+        "memory_method": memory_method(device),
+        **results["deit"].to_dict(),
     }
     report["name"] = args.model
     if "timm" in results:
@@ -84,15 +116,27 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
-    what = "forward" if args.mode == "infer" else "forward+backward+AdamW" + (" + teacher forward" if teacher else "")
-    print(f"{args.model} ({spec.source}), {what}, batch {args.batch_size} x {img_size}px on {report['device_name']}"
-          f" | amp {args.amp} | compile {args.compile} | {report['params_m']:.2f} M params")
-    print(f"{'':8s} {'img/s (median)':>15s} {'min':>10s} {'max':>10s} {'GFLOPs/img':>11s} {'TFLOP/s':>9s} "
-          f"{'peak MB':>9s}")
+    what = (
+        "forward"
+        if args.mode == "infer"
+        else "forward+backward+AdamW" + (" + teacher forward" if teacher else "")
+    )
+    print(
+        f"{args.model} ({spec.source}), {what}, batch {args.batch_size} x {img_size}px on {report['device_name']}"
+        f" | amp {args.amp} | compile {args.compile} | {report['params_m']:.2f} M params"
+    )
+    print(
+        f"{'':8s} {'img/s (median)':>15s} {'min':>10s} {'max':>10s} {'GFLOPs/img':>11s} {'TFLOP/s':>9s} "
+        f"{'peak MB':>9s}"
+    )
     for key, r in results.items():
-        print(f"{key:8s} {r.img_per_s:15.1f} {r.img_per_s_min:10.1f} {r.img_per_s_max:10.1f} "
-              f"{r.gflops_per_image:11.4g} {r.achieved_tflops:9.4g} {r.peak_memory_mb:9.1f}")
+        print(
+            f"{key:8s} {r.img_per_s:15.1f} {r.img_per_s_min:10.1f} {r.img_per_s_max:10.1f} "
+            f"{r.gflops_per_image:11.4g} {r.achieved_tflops:9.4g} {r.peak_memory_mb:9.1f}"
+        )
     if "compare" in report:
         print(f"deit / timm throughput ratio: {report['compare']['ratio_img_per_s']:.3f}")
-    print(f"{FLOPS_CONVENTION}; {results['deit'].repeats} timed repeats; peak memory: {report['memory_method']}")
+    print(
+        f"{FLOPS_CONVENTION}; {results['deit'].repeats} timed repeats; peak memory: {report['memory_method']}"
+    )
     return 0

@@ -16,15 +16,28 @@ from pathlib import Path
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = __doc__.split("\n\n", 1)[1]
-    parser.add_argument("--checkpoint", required=True, help="run folder, .pt checkpoint, .safetensors, or "
-                        "official/timm weights (then --model is needed)")
-    parser.add_argument("--data", "--data-dir", "--data-path", dest="data", required=True,
-                        help="dataset (same forms as deit train); its validation split is evaluated")
+    parser.add_argument(
+        "--checkpoint",
+        required=True,
+        help="run folder, .pt checkpoint, .safetensors, or official/timm weights (then --model is needed)",
+    )
+    parser.add_argument(
+        "--data",
+        "--data-dir",
+        "--data-path",
+        dest="data",
+        required=True,
+        help="dataset (same forms as deit train); its validation split is evaluated",
+    )
     parser.add_argument("--model", default=None, help="architecture for official/timm weight files")
     parser.add_argument("--teacher", default=None, help="also evaluate a teacher (checkpoint or name)")
     parser.add_argument("--teacher-weights", default=None, help="weights for a teacher given by name")
-    parser.add_argument("--val-split", type=float, default=None,
-                        help="held-out fraction for datasets without val/ (default: the checkpoint's)")
+    parser.add_argument(
+        "--val-split",
+        type=float,
+        default=None,
+        help="held-out fraction for datasets without val/ (default: the checkpoint's)",
+    )
     parser.add_argument("--split", choices=["val", "train"], default="val")
     parser.add_argument("--seed", type=int, default=None, help="split seed (default: the checkpoint's)")
     parser.add_argument("-b", "--batch-size", type=int, default=128)
@@ -74,29 +87,56 @@ def run(args: argparse.Namespace) -> int:
     std = tuple(meta.get("data_std") or IMAGENET_STD)
     val_split = args.val_split if args.val_split is not None else float(cfg.get("val_split", 0.0))
     seed = args.seed if args.seed is not None else int(cfg.get("seed", 0))
-    dataset = build_dataset(args.data, args.split, build_transform(False, img_size, mean, std), val_split=val_split,
-                            seed=seed, skip_corrupt=args.skip_corrupt, img_size=img_size)
+    dataset = build_dataset(
+        args.data,
+        args.split,
+        build_transform(False, img_size, mean, std),
+        val_split=val_split,
+        seed=seed,
+        skip_corrupt=args.skip_corrupt,
+        img_size=img_size,
+    )
     names = meta.get("class_names")
     if names is not None and list(names) != list(dataset.classes):
-        raise ConfigError(f"--data {args.data} has classes {list(dataset.classes)[:5]}... but the checkpoint "
-                          f"was trained on {list(names)[:5]}... ({len(names)} classes): they must match")
+        raise ConfigError(
+            f"--data {args.data} has classes {list(dataset.classes)[:5]}... but the checkpoint "
+            f"was trained on {list(names)[:5]}... ({len(names)} classes): they must match"
+        )
     num_classes = len(dataset.classes)
     teacher = None
     if args.teacher:
-        teacher = build_teacher(args.teacher, num_classes, weights=args.teacher_weights, img_size=img_size,
-                                student_mean=mean, student_std=std, device=device, class_names=dataset.classes)
+        teacher = build_teacher(
+            args.teacher,
+            num_classes,
+            weights=args.teacher_weights,
+            img_size=img_size,
+            student_mean=mean,
+            student_std=std,
+            device=device,
+            class_names=dataset.classes,
+        )
     loader = DataLoader(dataset, batch_size=args.batch_size, num_workers=args.workers)
     amp = torch.bfloat16 if args.amp == "bf16" else None
-    metrics = evaluate(model.to(device), loader, device, teacher=teacher, amp_dtype=amp,
-                       show_progress=is_interactive() and not args.json)
+    metrics = evaluate(
+        model.to(device),
+        loader,
+        device,
+        teacher=teacher,
+        amp_dtype=amp,
+        show_progress=is_interactive() and not args.json,
+    )
     metrics["checkpoint"] = str(Path(args.checkpoint))
     if args.json:
         print(json.dumps(metrics, indent=2))
         return 0
     print(f"{metrics['samples']} images from {args.data} ({args.split}), checkpoint {args.checkpoint}")
     print(f"{'output':22s} {'top-1':>7s} {'top-5':>7s}")
-    for key, label in (("teacher", "teacher"), ("cls", "class head"), ("dist", "distillation head"),
-                       ("fused", "fused (cls+dist)/2" if "cls_top1" in metrics else "model")):
+    for key, label in (
+        ("teacher", "teacher"),
+        ("cls", "class head"),
+        ("dist", "distillation head"),
+        ("fused", "fused (cls+dist)/2" if "cls_top1" in metrics else "model"),
+    ):
         if f"{key}_top1" in metrics:
             print(f"{label:22s} {metrics[f'{key}_top1']:7.2f} {metrics[f'{key}_top5']:7.2f}")
     return 0

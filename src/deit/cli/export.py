@@ -21,8 +21,11 @@ from pathlib import Path
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = __doc__.split("\n\n", 1)[1]
-    parser.add_argument("--checkpoint", required=True, help="run folder, .pt checkpoint or .safetensors export "
-                        "(official/timm weights need --model)")
+    parser.add_argument(
+        "--checkpoint",
+        required=True,
+        help="run folder, .pt checkpoint or .safetensors export (official/timm weights need --model)",
+    )
     parser.add_argument("--format", choices=["onnx", "safetensors"], required=True)
     parser.add_argument("--out", default=None, help="output folder (default: <checkpoint folder>/export)")
     parser.add_argument("--model", default=None, help="architecture for official/timm weight files")
@@ -47,12 +50,15 @@ def run(args: argparse.Namespace) -> int:
     img_size = int(meta.get("img_size") or getattr(model, "img_size", None) or 224)
     in_chans = int(((meta.get("model_spec") or {}).get("kwargs") or {}).get("in_chans", 3))
     out = Path(args.out) if args.out else default_out(args.checkpoint)
-    info = {k: meta[k] for k in ("model_spec", "class_names", "data_mean", "data_std", "metrics") if k in meta}
+    info = {
+        k: meta[k] for k in ("model_spec", "class_names", "data_mean", "data_std", "metrics") if k in meta
+    }
     info["img_size"] = img_size
     report: dict = {"checkpoint": str(args.checkpoint), "format": args.format, "out": str(out)}
     if args.format == "onnx":
-        onnx_path = export_onnx(model, out / "model.onnx", img_size, in_chans, opset=args.opset,
-                                metadata={"deit": info})
+        onnx_path = export_onnx(
+            model, out / "model.onnx", img_size, in_chans, opset=args.opset, metadata={"deit": info}
+        )
         report["files"] = [str(onnx_path)]
         report["opset"] = args.opset
         report["atol"] = args.atol

@@ -31,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     from deit import __version__
 
     parser = argparse.ArgumentParser(
-        prog="deit", description="Train, distil, fine-tune, evaluate, analyse and export DeiT vision transformers."
+        prog="deit",
+        description="Train, distil, fine-tune, evaluate, analyse and export DeiT vision transformers.",
     )
     parser.add_argument("--version", action="version", version=f"deit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -48,8 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_DISK_ERRORS = {errno.ENOSPC: "disk full (no space left on device)", errno.EROFS: "read-only file system",
-                getattr(errno, "EDQUOT", -1): "disk quota exceeded"}
+_DISK_ERRORS = {
+    errno.ENOSPC: "disk full (no space left on device)",
+    errno.EROFS: "read-only file system",
+    getattr(errno, "EDQUOT", -1): "disk quota exceeded",
+}
 
 
 def user_message(exc: BaseException) -> str:
@@ -61,7 +65,7 @@ def user_message(exc: BaseException) -> str:
         marker = f"{type(exc).__module__}.{type(exc).__qualname__}: "
         cut = text.rfind(marker)
         if cut >= 0:
-            text = f"{text[cut + len(marker):].strip()} ({head.group(1)})"
+            text = f"{text[cut + len(marker) :].strip()} ({head.group(1)})"
     return text
 
 
@@ -82,8 +86,11 @@ def main(argv: list[str] | None = None) -> int:
         if exc.errno not in _DISK_ERRORS:
             raise
         where = f" writing {exc.filename}" if exc.filename else ""
-        print(f"deit {args.command}: error: {_DISK_ERRORS[exc.errno]}{where} ({exc.strerror or exc}); files "
-              "written before (e.g. the last checkpoint) were left as they were", file=sys.stderr)
+        print(
+            f"deit {args.command}: error: {_DISK_ERRORS[exc.errno]}{where} ({exc.strerror or exc}); files "
+            "written before (e.g. the last checkpoint) were left as they were",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         print(f"deit {args.command}: interrupted", file=sys.stderr)

@@ -18,10 +18,14 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'model':36s} {'params':>12s} {'GFLOPs':>7s} {'img':>4s} {'patch':>5s} {'dim':>4s} "
-          f"{'depth':>5s} {'heads':>5s}  paper")
+    print(
+        f"{'model':36s} {'params':>12s} {'GFLOPs':>7s} {'img':>4s} {'patch':>5s} {'dim':>4s} "
+        f"{'depth':>5s} {'heads':>5s}  paper"
+    )
     for r in rows:
-        print(f"{r['name']:36s} {r['params']:>12,d} {r['gmacs']:>7.2f} {r['img_size']:>4d} {r['patch_size']:>5d} "
-              f"{r['embed_dim']:>4d} {r['depth']:>5d} {r['num_heads']:>5d}  {'yes' if r['name'] in PAPER_ZOO else ''}")
+        print(
+            f"{r['name']:36s} {r['params']:>12,d} {r['gmacs']:>7.2f} {r['img_size']:>4d} {r['patch_size']:>5d} "
+            f"{r['embed_dim']:>4d} {r['depth']:>5d} {r['num_heads']:>5d}  {'yes' if r['name'] in PAPER_ZOO else ''}"
+        )
     print("GFLOPs count multiply-adds per image, as in the paper's Table 1.")
     return 0

@@ -21,8 +21,11 @@ from typing import Any
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = __doc__.split("\n\n", 1)[1]
-    parser.add_argument("--checkpoint", required=True, help="run folder, .pt checkpoint or .safetensors export "
-                        "(official/timm weights need --model)")
+    parser.add_argument(
+        "--checkpoint",
+        required=True,
+        help="run folder, .pt checkpoint or .safetensors export (official/timm weights need --model)",
+    )
     parser.add_argument("images", nargs="+", metavar="IMAGES_OR_FOLDER", help="image files and/or folders")
     parser.add_argument("--model", default=None, help="architecture for official/timm weight files")
     parser.add_argument("--topk", type=int, default=5)
@@ -63,7 +66,9 @@ def preprocessing(model: Any, meta: dict) -> tuple[int, tuple, tuple, Callable]:
     return img_size, mean, std, build_transform(False, img_size, mean, std)
 
 
-def load_tensors(files: Sequence[Path], transform: Callable) -> tuple[list[tuple[Path, Any]], list[tuple[str, str]]]:
+def load_tensors(
+    files: Sequence[Path], transform: Callable
+) -> tuple[list[tuple[Path, Any]], list[tuple[str, str]]]:
     """Decode + transform every file; unreadable ones become ``(path, reason)`` errors."""
     from deit.data import ImageLoadError, load_image
 
@@ -103,11 +108,15 @@ def run(args: argparse.Namespace) -> int:
     _, _, _, transform = preprocessing(model, meta)
     files, errors = collect_images(args.images)
     results: list[dict] = []
-    batches = progress(range(0, len(files), args.batch_size), "predict",
-                       is_interactive() and len(files) > 4 * args.batch_size, unit="batch")
+    batches = progress(
+        range(0, len(files), args.batch_size),
+        "predict",
+        is_interactive() and len(files) > 4 * args.batch_size,
+        unit="batch",
+    )
     names: list[str] | None = None
     for start in batches:
-        good, bad = load_tensors(files[start:start + args.batch_size], transform)
+        good, bad = load_tensors(files[start : start + args.batch_size], transform)
         errors.extend(bad)
         if not good:
             continue
@@ -119,13 +128,22 @@ def run(args: argparse.Namespace) -> int:
         names = names or class_names_for(meta, probs.shape[-1])
         top = probs.topk(min(args.topk, probs.shape[-1]), dim=-1)
         for (path, _), p, i in zip(good, top.values.tolist(), top.indices.tolist()):
-            results.append({"file": str(path), "top": [{"class": names[c], "index": c, "prob": q}
-                                                      for c, q in zip(i, p)]})
+            results.append(
+                {"file": str(path), "top": [{"class": names[c], "index": c, "prob": q} for c, q in zip(i, p)]}
+            )
     for path, reason in errors:
         print(f"deit predict: error: {path}: {reason}", file=sys.stderr)
     if args.json:
-        print(json.dumps({"checkpoint": str(args.checkpoint), "predictions": results,
-                          "errors": [{"file": p, "reason": r} for p, r in errors]}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "checkpoint": str(args.checkpoint),
+                    "predictions": results,
+                    "errors": [{"file": p, "reason": r} for p, r in errors],
+                },
+                indent=2,
+            )
+        )
     else:
         for r in results:
             print(r["file"])

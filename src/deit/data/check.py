@@ -29,10 +29,20 @@ from deit.errors import DataError
 TINY_PX = 8  # an image side below this is "tiny"
 HUGE_PX = 8000  # an image side above this is "huge"
 MODE_NAMES = {
-    "L": "grayscale", "1": "1-bit", "LA": "grayscale+alpha", "P": "palette", "PA": "palette+alpha",
-    "RGBA": "RGBA (alpha composited on white)", "CMYK": "CMYK", "I;16": "16-bit grayscale",
-    "I;16B": "16-bit grayscale", "I;16L": "16-bit grayscale", "I": "32-bit int (scaled as 16-bit)",
-    "F": "float", "YCbCr": "YCbCr", "LAB": "Lab",
+    "L": "grayscale",
+    "1": "1-bit",
+    "LA": "grayscale+alpha",
+    "P": "palette",
+    "PA": "palette+alpha",
+    "RGBA": "RGBA (alpha composited on white)",
+    "CMYK": "CMYK",
+    "I;16": "16-bit grayscale",
+    "I;16B": "16-bit grayscale",
+    "I;16L": "16-bit grayscale",
+    "I": "32-bit int (scaled as 16-bit)",
+    "F": "float",
+    "YCbCr": "YCbCr",
+    "LAB": "Lab",
 }
 
 
@@ -76,8 +86,11 @@ class DatasetReport:
     @property
     def ok(self) -> bool:
         """No structural error, no unreadable file, no empty class folder, at least one image."""
-        return (not self.errors and self.num_images > 0
-                and not any(s.unreadable or s.empty_classes for s in self.splits))
+        return (
+            not self.errors
+            and self.num_images > 0
+            and not any(s.unreadable or s.empty_classes for s in self.splits)
+        )
 
     def to_dict(self) -> dict[str, Any]:
         splits = []
@@ -85,8 +98,15 @@ class DatasetReport:
             d = asdict(s)
             d["num_images"] = s.num_images
             splits.append(d)
-        return {"path": self.path, "layout": self.layout, "ok": self.ok, "num_images": self.num_images,
-                "errors": list(self.errors), "warnings": list(self.warnings), "splits": splits}
+        return {
+            "path": self.path,
+            "layout": self.layout,
+            "ok": self.ok,
+            "num_images": self.num_images,
+            "errors": list(self.errors),
+            "warnings": list(self.warnings),
+            "splits": splits,
+        }
 
     def format(self, max_list: int = 20) -> str:
         lines = [f"dataset {self.path} ({self.layout}): {self.num_images} images"]
@@ -103,8 +123,9 @@ class DatasetReport:
             lines.append(f"[{s.name}] {s.root}: {s.num_images} images, {len(s.class_counts)} classes")
             counts = sorted(s.class_counts.items(), key=lambda kv: kv[1])
             if counts:
-                lines.append(f"  per class: min {counts[0][1]} ({counts[0][0]}), max {counts[-1][1]} "
-                             f"({counts[-1][0]})")
+                lines.append(
+                    f"  per class: min {counts[0][1]} ({counts[0][0]}), max {counts[-1][1]} ({counts[-1][0]})"
+                )
                 if len(counts) <= 20:
                     lines.append("  " + ", ".join(f"{c}={n}" for c, n in sorted(s.class_counts.items())))
             listing("EMPTY class folders", s.empty_classes)
@@ -135,13 +156,15 @@ def _inspect(path: Path) -> tuple[str | None, tuple[int, int] | None, str | None
         return None, None, f"cannot convert to RGB ({type(exc).__name__}: {exc})"
 
 
-def scan_image_folder(root: Path, name: str, report: DatasetReport, progress: bool | None = None,
-                      workers: int | None = None) -> SplitReport:
+def scan_image_folder(
+    root: Path, name: str, report: DatasetReport, progress: bool | None = None, workers: int | None = None
+) -> SplitReport:
     """Scan ``root/<class>/**`` into a SplitReport; structural problems go to ``report.errors``."""
     split = SplitReport(name=name, root=str(root))
     classes = find_classes(root)
-    split.ignored += [str(root / f) for f in sorted(os.listdir(root))
-                      if (root / f).is_file() and not f.startswith(".")]
+    split.ignored += [
+        str(root / f) for f in sorted(os.listdir(root)) if (root / f).is_file() and not f.startswith(".")
+    ]
     if not classes:
         report.errors.append(f"no class folders in {root}: expected {root}/<class_name>/<image files>")
         return split
@@ -157,9 +180,17 @@ def scan_image_folder(root: Path, name: str, report: DatasetReport, progress: bo
     workers = workers or min(8, (os.cpu_count() or 1) + 2)
     disable = (not progress) if progress is not None else (True if len(files) < 200 else None)
     modes: Counter[str] = Counter()
-    with ThreadPoolExecutor(max_workers=workers) as pool, \
-            tqdm(total=len(files), desc=f"checking {name}", unit="img", disable=disable,
-                 file=sys.stderr, leave=False) as bar:
+    with (
+        ThreadPoolExecutor(max_workers=workers) as pool,
+        tqdm(
+            total=len(files),
+            desc=f"checking {name}",
+            unit="img",
+            disable=disable,
+            file=sys.stderr,
+            leave=False,
+        ) as bar,
+    ):
         for (cls, path), (mode, size, err) in zip(files, pool.map(_inspect, [p for _, p in files])):
             bar.update(1)
             if err is not None:
@@ -182,10 +213,14 @@ def scan_image_folder(root: Path, name: str, report: DatasetReport, progress: bo
 
 def _from_dataset(ds: Any, name: str, root: str) -> SplitReport:
     counts = Counter(int(t) for t in ds.targets)
-    return SplitReport(name=name, root=root, class_counts={c: counts.get(i, 0) for i, c in enumerate(ds.classes)})
+    return SplitReport(
+        name=name, root=root, class_counts={c: counts.get(i, 0) for i, c in enumerate(ds.classes)}
+    )
 
 
-def check_dataset(path: str | Path, progress: bool | None = None, workers: int | None = None) -> DatasetReport:
+def check_dataset(
+    path: str | Path, progress: bool | None = None, workers: int | None = None
+) -> DatasetReport:
     """Scan a dataset source (same sources as ``build_dataset``) and return a DatasetReport.
 
     Raises DataError only when ``path`` does not exist / is not a folder; every other problem is reported.
@@ -193,8 +228,10 @@ def check_dataset(path: str | Path, progress: bool | None = None, workers: int |
     """
     if str(path).lower() == "digits":
         report = DatasetReport(path="digits", layout="digits")
-        report.splits = [_from_dataset(DigitsDataset(train=t), n, "sklearn.datasets.load_digits")
-                         for t, n in ((True, "train"), (False, "val"))]
+        report.splits = [
+            _from_dataset(DigitsDataset(train=t), n, "sklearn.datasets.load_digits")
+            for t, n in ((True, "train"), (False, "val"))
+        ]
         return report
     root = Path(path).expanduser()
     if not root.exists():
@@ -207,7 +244,9 @@ def check_dataset(path: str | Path, progress: bool | None = None, workers: int |
         report = DatasetReport(path=str(root), layout=cifar[1])
         for train, name in ((True, "train"), (False, "test")):
             try:
-                report.splits.append(_from_dataset(CIFARPickleDataset(root, train=train), name, str(cifar[0])))
+                report.splits.append(
+                    _from_dataset(CIFARPickleDataset(root, train=train), name, str(cifar[0]))
+                )
             except DataError as exc:
                 report.errors.append(str(exc))
         return report
@@ -223,7 +262,9 @@ def check_dataset(path: str | Path, progress: bool | None = None, workers: int |
     report = DatasetReport(path=str(root), layout="train-val" if val_dir else "train-only")
     train = scan_image_folder(train_dir, "train", report, progress, workers)
     report.splits.append(train)
-    others = [p for p in sorted(root.iterdir()) if not p.name.startswith(".") and p not in (train_dir, val_dir)]
+    others = [
+        p for p in sorted(root.iterdir()) if not p.name.startswith(".") and p not in (train_dir, val_dir)
+    ]
     if others:
         report.warnings.append(f"ignored entries next to train/: {[p.name for p in others]}")
     if val_dir is None:

@@ -68,12 +68,19 @@ class ImageFolderDataset(Dataset):
     DataLoader workers each worker has its own copy.
     """
 
-    def __init__(self, root: str | Path, transform: Transform = None, skip_corrupt: bool = False,
-                 classes: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        transform: Transform = None,
+        skip_corrupt: bool = False,
+        classes: Sequence[str] | None = None,
+    ) -> None:
         self.root = _check_dir(root)
         found = find_classes(self.root)
         if not found:
-            raise DataError(f"no class folders in {self.root}: expected {self.root}/<class_name>/<image files>")
+            raise DataError(
+                f"no class folders in {self.root}: expected {self.root}/<class_name>/<image files>"
+            )
         if classes is None:
             self.classes = found
         else:
@@ -86,8 +93,9 @@ class ImageFolderDataset(Dataset):
         for cls in found:
             files, _ = list_class_files(self.root / cls)
             if not files:
-                raise DataError(f"empty class folder (no image files {'/'.join(IMG_EXTENSIONS)}): "
-                                f"{self.root / cls}")
+                raise DataError(
+                    f"empty class folder (no image files {'/'.join(IMG_EXTENSIONS)}): {self.root / cls}"
+                )
             self.samples += [(str(f), self.class_to_idx[cls]) for f in files]
         self.targets = [t for _, t in self.samples]
         self.transform = transform
@@ -156,7 +164,9 @@ class SubsetDataset(Dataset):
 
 # ----------------------------------------------------------------------------------------------- CIFAR
 _NUMPY_ALLOWED = {
-    ("multiarray", "_reconstruct"), ("multiarray", "scalar"), ("numeric", "_frombuffer"),
+    ("multiarray", "_reconstruct"),
+    ("multiarray", "scalar"),
+    ("numeric", "_frombuffer"),
 }
 _BUILTINS_ALLOWED = {"bytes", "bytearray", "set", "frozenset", "list", "dict", "tuple", "str", "int", "float"}
 
@@ -174,8 +184,8 @@ class _RestrictedUnpickler(pickle.Unpickler):
         if module == "numpy" and name in ("ndarray", "dtype"):
             return getattr(np, name)
         for prefix in ("numpy._core.", "numpy.core."):
-            if module.startswith(prefix) and (module[len(prefix):], name) in _NUMPY_ALLOWED:
-                sub = module[len(prefix):]
+            if module.startswith(prefix) and (module[len(prefix) :], name) in _NUMPY_ALLOWED:
+                sub = module[len(prefix) :]
                 try:
                     mod = importlib.import_module(f"numpy._core.{sub}")
                 except ImportError:  # numpy < 2
@@ -228,8 +238,10 @@ class CIFARPickleDataset(Dataset):
     def __init__(self, root: str | Path, train: bool = True, transform: Transform = None) -> None:
         found = find_cifar_dir(_check_dir(root))
         if found is None:
-            raise DataError(f"no CIFAR python batches in {root} (expected data_batch_1..5/test_batch/"
-                            "batches.meta or train/test/meta, possibly in cifar-10-batches-py/)")
+            raise DataError(
+                f"no CIFAR python batches in {root} (expected data_batch_1..5/test_batch/"
+                "batches.meta or train/test/meta, possibly in cifar-10-batches-py/)"
+            )
         self.root, self.variant = found
         if self.variant == "cifar10":
             files = [f"data_batch_{i}" for i in range(1, 6)] if train else ["test_batch"]
@@ -246,8 +258,10 @@ class CIFARPickleDataset(Dataset):
             data = np.asarray(_get(entry, "data", path))
             lab = [int(v) for v in _get(entry, label_key, path)]
             if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072 or len(data) != len(lab):
-                raise DataError(f"{path}: expected uint8 data [N, 3072] and N labels, got data "
-                                f"{data.dtype}{list(data.shape)} and {len(lab)} labels")
+                raise DataError(
+                    f"{path}: expected uint8 data [N, 3072] and N labels, got data "
+                    f"{data.dtype}{list(data.shape)} and {len(lab)} labels"
+                )
             chunks.append(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
             labels += lab
         self.data = np.ascontiguousarray(np.concatenate(chunks))
@@ -282,15 +296,22 @@ class DigitsDataset(Dataset):
     Stratified, seeded train/test split; images upsampled with bilinear interpolation on access.
     """
 
-    def __init__(self, img_size: int = 32, train: bool = True, test_fraction: float = 0.2, seed: int = 0,
-                 transform: Transform = None) -> None:
+    def __init__(
+        self,
+        img_size: int = 32,
+        train: bool = True,
+        test_fraction: float = 0.2,
+        seed: int = 0,
+        transform: Transform = None,
+    ) -> None:
         from sklearn.model_selection import train_test_split
 
         if not 0.0 < test_fraction < 1.0:
             raise ConfigError(f"test_fraction must be in (0, 1), got {test_fraction}")
         images, labels = _digits()
-        tr, te = train_test_split(np.arange(len(labels)), test_size=test_fraction, stratify=labels,
-                                  random_state=seed)
+        tr, te = train_test_split(
+            np.arange(len(labels)), test_size=test_fraction, stratify=labels, random_state=seed
+        )
         self.indices = np.sort(tr if train else te)
         self.images = images[self.indices]
         self.targets = [int(v) for v in labels[self.indices]]
@@ -326,8 +347,10 @@ def split_indices(targets: Sequence[int], val_fraction: float, seed: int = 0) ->
         val += idx[:k].tolist()
         train += idx[k:].tolist()
     if not val:
-        raise DataError(f"too few images to carve a validation split of {val_fraction:g} "
-                        "(every class needs at least 2 images)")
+        raise DataError(
+            f"too few images to carve a validation split of {val_fraction:g} "
+            "(every class needs at least 2 images)"
+        )
     return sorted(train), sorted(val)
 
 
@@ -341,8 +364,15 @@ def _find_val_dir(root: Path) -> Path | None:
     return next((root / n for n in VAL_DIR_NAMES if (root / n).is_dir()), None)
 
 
-def build_dataset(path: str | Path, split: str, transform: Transform = None, val_split: float = 0.0,
-                  seed: int = 0, skip_corrupt: bool = False, img_size: int = 32) -> Any:
+def build_dataset(
+    path: str | Path,
+    split: str,
+    transform: Transform = None,
+    val_split: float = 0.0,
+    seed: int = 0,
+    skip_corrupt: bool = False,
+    img_size: int = 32,
+) -> Any:
     """Resolve a dataset source (no downloads) and return the ``split`` ("train" | "val") dataset.
 
     * ``"digits"``: DigitsDataset (``img_size`` px; val = stratified ``val_split`` or 0.2 of it).
@@ -358,8 +388,9 @@ def build_dataset(path: str | Path, split: str, transform: Transform = None, val
         raise ConfigError(f"val_split must be in [0, 1), got {val_split}")
     is_train = split == "train"
     if str(path).lower() == "digits":
-        return DigitsDataset(img_size=img_size, train=is_train, test_fraction=val_split or 0.2, seed=seed,
-                             transform=transform)
+        return DigitsDataset(
+            img_size=img_size, train=is_train, test_fraction=val_split or 0.2, seed=seed, transform=transform
+        )
     root = _check_dir(path)
     if find_cifar_dir(root) is not None:
         if val_split > 0:
@@ -383,8 +414,10 @@ def build_dataset(path: str | Path, split: str, transform: Transform = None, val
     if val_split <= 0:
         if is_train:
             return ImageFolderDataset(source, transform, skip_corrupt)
-        raise DataError(f"no validation data: {hint}; pass --val-split FRACTION (e.g. --val-split 0.1) "
-                        "to hold out a stratified part of the training images")
+        raise DataError(
+            f"no validation data: {hint}; pass --val-split FRACTION (e.g. --val-split 0.1) "
+            "to hold out a stratified part of the training images"
+        )
     full = ImageFolderDataset(source, transform, skip_corrupt)
     train_set, val_set = split_dataset(full, val_split, seed)
     return train_set if is_train else val_set

@@ -23,8 +23,13 @@ class OddBatchMixup(Mixup):
         if len(x) % 2 == 0:
             return super().__call__(x, target)
         last_x, last_t = x[-1:], target[-1:]
-        last_target = mixup_target(last_t, self.num_classes, 1.0, self.label_smoothing,
-                                   multi_label=getattr(self, "multi_label", False))
+        last_target = mixup_target(
+            last_t,
+            self.num_classes,
+            1.0,
+            self.label_smoothing,
+            multi_label=getattr(self, "multi_label", False),
+        )
         if len(x) == 1:
             return x, last_target
         head_x, head_t = super().__call__(x[:-1], target[:-1])
@@ -59,6 +64,12 @@ def build_mixup(
     if mixup_alpha == 0 and cutmix_alpha == 0 and cutmix_minmax is None:
         return None
     return OddBatchMixup(
-        mixup_alpha=mixup_alpha, cutmix_alpha=cutmix_alpha, cutmix_minmax=cutmix_minmax, prob=prob,
-        switch_prob=switch_prob, mode=mode, label_smoothing=label_smoothing, num_classes=num_classes,
+        mixup_alpha=mixup_alpha,
+        cutmix_alpha=cutmix_alpha,
+        cutmix_minmax=cutmix_minmax,
+        prob=prob,
+        switch_prob=switch_prob,
+        mode=mode,
+        label_smoothing=label_smoothing,
+        num_classes=num_classes,
     )

@@ -41,8 +41,15 @@ class RepeatAugSampler(Sampler[int]):
     Call ``set_epoch(epoch)`` before each epoch, as with ``DistributedSampler``.
     """
 
-    def __init__(self, dataset_len_or_dataset: int | Sized, num_replicas: int = 1, rank: int = 0,
-                 shuffle: bool = True, num_repeats: int = 3, seed: int = 0) -> None:
+    def __init__(
+        self,
+        dataset_len_or_dataset: int | Sized,
+        num_replicas: int = 1,
+        rank: int = 0,
+        shuffle: bool = True,
+        num_repeats: int = 3,
+        seed: int = 0,
+    ) -> None:
         self.num_total = _length(dataset_len_or_dataset)
         _check_ranks(num_replicas, rank)
         if num_repeats < 1:

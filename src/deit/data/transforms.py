@@ -22,7 +22,16 @@ from deit.errors import ConfigError
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 IMG_EXTENSIONS: tuple[str, ...] = (
-    ".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm",
+    ".jpg",
+    ".jpeg",
+    ".png",
+    ".bmp",
+    ".webp",
+    ".tif",
+    ".tiff",
+    ".gif",
+    ".ppm",
+    ".pgm",
 )
 SMALL_IMAGE_MAX = 32  # img_size <= this uses the CIFAR-style pipeline under small_image_policy="auto"
 
@@ -139,9 +148,14 @@ def _check_stats(mean: Sequence[float], std: Sequence[float]) -> tuple[tuple[flo
 
 
 def _interp(name: str) -> T.InterpolationMode:
-    table = {"bicubic": T.InterpolationMode.BICUBIC, "bilinear": T.InterpolationMode.BILINEAR,
-             "nearest": T.InterpolationMode.NEAREST, "lanczos": T.InterpolationMode.LANCZOS,
-             "box": T.InterpolationMode.BOX, "hamming": T.InterpolationMode.HAMMING}
+    table = {
+        "bicubic": T.InterpolationMode.BICUBIC,
+        "bilinear": T.InterpolationMode.BILINEAR,
+        "nearest": T.InterpolationMode.NEAREST,
+        "lanczos": T.InterpolationMode.LANCZOS,
+        "box": T.InterpolationMode.BOX,
+        "hamming": T.InterpolationMode.HAMMING,
+    }
     if name not in table:
         raise ConfigError(f"interpolation must be one of {sorted(table)}, got {name!r}")
     return table[name]
@@ -229,7 +243,9 @@ def build_transform(
     mean_t, std_t = _check_stats(mean, std)
     interp = _interp(interpolation)
     if small_image_policy not in ("auto", "small", "large"):
-        raise ConfigError(f"small_image_policy must be 'auto', 'small' or 'large', got {small_image_policy!r}")
+        raise ConfigError(
+            f"small_image_policy must be 'auto', 'small' or 'large', got {small_image_policy!r}"
+        )
     if not 0.0 <= reprob <= 1.0:
         raise ConfigError(f"reprob must be in [0, 1], got {reprob}")
     if not 0.0 <= hflip <= 1.0:
@@ -244,17 +260,27 @@ def build_transform(
         else:
             if not 0.0 < crop_pct <= 1.0:
                 raise ConfigError(f"crop_pct must be in (0, 1], got {crop_pct}")
-            steps = [T.Resize(int(math.floor(img_size / crop_pct)), interpolation=interp),
-                     T.CenterCrop(img_size)]
+            steps = [
+                T.Resize(int(math.floor(img_size / crop_pct)), interpolation=interp),
+                T.CenterCrop(img_size),
+            ]
         return T.Compose([*steps, T.ToTensor(), normalize])
 
     if not small:
         from timm.data import create_transform
 
         return create_transform(
-            input_size=img_size, is_training=True, color_jitter=color_jitter, auto_augment=aa,
-            interpolation=interpolation, re_prob=reprob, re_mode=remode, re_count=recount,
-            mean=mean_t, std=std_t, hflip=hflip,
+            input_size=img_size,
+            is_training=True,
+            color_jitter=color_jitter,
+            auto_augment=aa,
+            interpolation=interpolation,
+            re_prob=reprob,
+            re_mode=remode,
+            re_count=recount,
+            mean=mean_t,
+            std=std_t,
+            hflip=hflip,
         )
 
     steps = [T.Resize(img_size, interpolation=interp), T.RandomCrop(img_size, padding=4)]

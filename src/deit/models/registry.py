@@ -30,8 +30,9 @@ def _zoo() -> dict[str, dict[str, Any]]:
             )
     for distilled in (False, True):
         tag = "_distilled" if distilled else ""
-        zoo[f"deit_base{tag}_patch16_384"] = dict(_SIZES["base"], img_size=384, patch_size=16, depth=12,
-                                                   distilled=distilled)
+        zoo[f"deit_base{tag}_patch16_384"] = dict(
+            _SIZES["base"], img_size=384, patch_size=16, depth=12, distilled=distilled
+        )
     # Reduced-depth students for CPU budgets (demo, CI-scale reproduction runs).
     for distilled in (False, True):
         tag = "_distilled" if distilled else ""
@@ -45,9 +46,10 @@ def _zoo() -> dict[str, dict[str, Any]]:
 
 
 MODEL_CONFIGS: dict[str, dict[str, Any]] = _zoo()
-PAPER_ZOO = [
-    f"deit_{s}{t}_patch16_224" for s in ("tiny", "small", "base") for t in ("", "_distilled")
-] + ["deit_base_patch16_384", "deit_base_distilled_patch16_384"]
+PAPER_ZOO = [f"deit_{s}{t}_patch16_224" for s in ("tiny", "small", "base") for t in ("", "_distilled")] + [
+    "deit_base_patch16_384",
+    "deit_base_distilled_patch16_384",
+]
 
 
 def list_models(pattern: str | None = None) -> list[str]:
@@ -76,7 +78,9 @@ def model_kwargs(name: str, **overrides: Any) -> dict[str, Any]:
     allowed = set(DeiT.__init__.__code__.co_varnames[1 : DeiT.__init__.__code__.co_argcount])
     for key, value in overrides.items():
         if key not in allowed:
-            raise ModelError(f"{name}: unknown model argument {key!r} (accepted: {', '.join(sorted(allowed))})")
+            raise ModelError(
+                f"{name}: unknown model argument {key!r} (accepted: {', '.join(sorted(allowed))})"
+            )
         if value is not None:
             kwargs[key] = value
     return kwargs

@@ -169,7 +169,9 @@ class DeiT(nn.Module):
         self.dist_token = nn.Parameter(torch.zeros(1, 1, embed_dim)) if distilled else None
         self.pos_embed = nn.Parameter(torch.zeros(1, num_tokens, embed_dim))
         self.pos_drop = nn.Dropout(drop_rate)
-        rates = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]  # stochastic depth grows linearly
+        rates = [
+            drop_path_rate * i / max(depth - 1, 1) for i in range(depth)
+        ]  # stochastic depth grows linearly
         self.blocks = nn.Sequential(
             *[Block(embed_dim, num_heads, mlp_ratio, drop_rate, attn_drop_rate, r) for r in rates]
         )

@@ -76,8 +76,9 @@ def resample_pos_embed(
         return pos_embed
     dim = grid.shape[-1]
     grid = grid.float().reshape(1, old, old, dim).permute(0, 3, 1, 2)  # [1, D, g, g]
-    grid = F.interpolate(grid, size=(new_grid, new_grid), mode="bicubic", align_corners=False,
-                         antialias=antialias)
+    grid = F.interpolate(
+        grid, size=(new_grid, new_grid), mode="bicubic", align_corners=False, antialias=antialias
+    )
     grid = grid.permute(0, 2, 3, 1).reshape(1, new_grid * new_grid, dim).to(pos_embed.dtype)
     return torch.cat([prefix, grid], dim=1)
 
@@ -94,13 +95,25 @@ def adapt_state_dict(state_dict: Mapping[str, Tensor], model: nn.Module) -> dict
         if src.shape[-1] == dst.shape[-1]:
             new_grid = model.patch_embed.grid_size
             sd["pos_embed"] = resample_pos_embed(src, new_grid, prefix)
-            log.info("resampled pos_embed %s -> %s (bicubic, prefix tokens kept)", list(src.shape),
-                     list(sd["pos_embed"].shape))
+            log.info(
+                "resampled pos_embed %s -> %s (bicubic, prefix tokens kept)",
+                list(src.shape),
+                list(sd["pos_embed"].shape),
+            )
     for head in ("head", "head_dist"):
         w = f"{head}.weight"
-        if w in sd and w in target and sd[w].shape != target[w].shape and sd[w].shape[1:] == target[w].shape[1:]:
-            log.warning("dropping %s: checkpoint has %d classes, model has %d (head re-initialised)",
-                        head, sd[w].shape[0], target[w].shape[0])
+        if (
+            w in sd
+            and w in target
+            and sd[w].shape != target[w].shape
+            and sd[w].shape[1:] == target[w].shape[1:]
+        ):
+            log.warning(
+                "dropping %s: checkpoint has %d classes, model has %d (head re-initialised)",
+                head,
+                sd[w].shape[0],
+                target[w].shape[0],
+            )
             sd.pop(w)
             sd.pop(f"{head}.bias", None)
     return sd
@@ -132,7 +145,9 @@ def load_weights(
     if missing and strict:
         problems.append(f"missing keys: {', '.join(missing[:12])}" + (" ..." if len(missing) > 12 else ""))
     if unexpected and strict:
-        problems.append(f"unexpected keys: {', '.join(unexpected[:12])}" + (" ..." if len(unexpected) > 12 else ""))
+        problems.append(
+            f"unexpected keys: {', '.join(unexpected[:12])}" + (" ..." if len(unexpected) > 12 else "")
+        )
     if mismatched:
         problems.append("shape mismatch: " + "; ".join(mismatched[:8]))
     if problems:
