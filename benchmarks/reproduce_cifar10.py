@@ -65,27 +65,81 @@ PAPER_AUG = dict(aa="rand-m9-mstd0.5-inc1", reprob=0.1, mixup=0.8, cutmix=1.0, r
 BUDGETS: dict[str, dict] = {
     # plumbing check: 30 train images per class (300), 50 held-out per class are NOT used: the val split
     # is always the fixed 500/class; 1 epoch.
-    "smoke": dict(train_per_class=30, student="deit_micro", teacher="resnet8_cifar", teacher_epochs=1,
-                  epochs=1, warmup=0, batch=32, seeds=[0], lr=2e-3, teacher_lr=4e-3, drop_path=0.0,
-                  aug=LIGHT_AUG, eval_interval=1, analysis_images=500),
+    "smoke": dict(
+        train_per_class=30,
+        student="deit_micro",
+        teacher="resnet8_cifar",
+        teacher_epochs=1,
+        epochs=1,
+        warmup=0,
+        batch=32,
+        seeds=[0],
+        lr=2e-3,
+        teacher_lr=4e-3,
+        drop_path=0.0,
+        aug=LIGHT_AUG,
+        eval_interval=1,
+        analysis_images=500,
+    ),
     # 2-core CPU, <= 90 min for everything, meant for `--jobs 2` (two 1-thread training subprocesses at a
     # time; the teacher and the three no-distillation runs overlap). Sized from the throughput logged by the
     # earlier `cpu-quick` run on the same shared machine (students 120-200 img/s and teacher 46 img/s per
     # 1-thread process, lower when two of our runs share the 2 cores): 8 student epochs of 5,000 images,
     # warm-up 1; teacher resnet20_cifar 15 epochs at lr 0.016 (2e-3 after the batch-64/512 scaling; the
     # 6-epoch, lr-0.008 teacher of `cpu-quick` reached only 36.8 %). See docs/REPRODUCTION.md.
-    "cpu": dict(train_per_class=500, student="deit_micro", teacher="resnet20_cifar", teacher_epochs=15,
-                epochs=8, warmup=1, batch=64, seeds=[0, 1, 2], lr=8e-3, teacher_lr=1.6e-2, drop_path=0.0,
-                aug=LIGHT_AUG, eval_interval=1000, analysis_images=1000, eval_all=False),
+    "cpu": dict(
+        train_per_class=500,
+        student="deit_micro",
+        teacher="resnet20_cifar",
+        teacher_epochs=15,
+        epochs=8,
+        warmup=1,
+        batch=64,
+        seeds=[0, 1, 2],
+        lr=8e-3,
+        teacher_lr=1.6e-2,
+        drop_path=0.0,
+        aug=LIGHT_AUG,
+        eval_interval=1000,
+        analysis_images=1000,
+        eval_all=False,
+    ),
     # The earlier, 31-min CPU budget (was `cpu` before; kept so its documented run stays reproducible):
     # students 2 epochs, teacher 6 epochs at lr 0.008 -- too short to test claims (a) and (c).
-    "cpu-quick": dict(train_per_class=500, student="deit_micro", teacher="resnet20_cifar", teacher_epochs=6,
-                      epochs=2, warmup=1, batch=64, seeds=[0, 1, 2], lr=8e-3, teacher_lr=8e-3, drop_path=0.0,
-                      aug=LIGHT_AUG, eval_interval=1000, analysis_images=1000, eval_all=False),
+    "cpu-quick": dict(
+        train_per_class=500,
+        student="deit_micro",
+        teacher="resnet20_cifar",
+        teacher_epochs=6,
+        epochs=2,
+        warmup=1,
+        batch=64,
+        seeds=[0, 1, 2],
+        lr=8e-3,
+        teacher_lr=8e-3,
+        drop_path=0.0,
+        aug=LIGHT_AUG,
+        eval_interval=1000,
+        analysis_images=1000,
+        eval_all=False,
+    ),
     # GPU: DeiT-Ti at 32 px / patch 4, 300 epochs, ResNet-18 teacher, all 45,000 training images.
-    "full": dict(train_per_class=None, student="deit_tiny", teacher="resnet18_cifar", teacher_epochs=200,
-                 epochs=300, warmup=5, batch=128, seeds=[0, 1, 2], lr=2e-3, teacher_lr=4e-3, drop_path=0.1,
-                 aug=PAPER_AUG, eval_interval=10, analysis_images=5000),
+    "full": dict(
+        train_per_class=None,
+        student="deit_tiny",
+        teacher="resnet18_cifar",
+        teacher_epochs=200,
+        epochs=300,
+        warmup=5,
+        batch=128,
+        seeds=[0, 1, 2],
+        lr=2e-3,
+        teacher_lr=4e-3,
+        drop_path=0.1,
+        aug=PAPER_AUG,
+        eval_interval=10,
+        analysis_images=5000,
+    ),
 }
 SOFT_TAU, SOFT_ALPHA = 3.0, 0.1  # paper Sec. 5.2 (usual distillation): tau 3, lambda 0.1
 HARD_ALPHA = 0.5  # paper: 1/2 CE(ground truth) + 1/2 CE(teacher's argmax)
@@ -117,7 +171,7 @@ def build_split(data: Path, out: Path, train_per_class: int | None) -> dict:
     manifest = {
         "source": str(data.resolve()),
         "rule": f"val = last {VAL_PER_CLASS} files of every class by sorted name; train = first "
-                f"{train_per_class if train_per_class is not None else 'all'} of the remaining files (sorted)",
+        f"{train_per_class if train_per_class is not None else 'all'} of the remaining files (sorted)",
         "classes": classes,
         "train_per_class": {c: len(p["train"]) for c, p in plan.items()},
         "val_per_class": {c: len(p["val"]) for c, p in plan.items()},
@@ -173,12 +227,15 @@ class Runner:
         logf = self.out / "logs" / f"{name}.log"
         logf.parent.mkdir(parents=True, exist_ok=True)
         with logf.open("w") as lf:
-            proc = subprocess.run(cmd, stdout=subprocess.PIPE if capture else lf, stderr=lf, text=True, env=env,
-                                  cwd=ROOT)
+            proc = subprocess.run(
+                cmd, stdout=subprocess.PIPE if capture else lf, stderr=lf, text=True, env=env, cwd=ROOT
+            )
         self.record(name, time.perf_counter() - t0)
         if proc.returncode != 0:
             tail = logf.read_text()[-3000:]
-            raise SystemExit(f"reproduce_cifar10: step {name!r} failed (exit {proc.returncode}); log {logf}:\n{tail}")
+            raise SystemExit(
+                f"reproduce_cifar10: step {name!r} failed (exit {proc.returncode}); log {logf}:\n{tail}"
+            )
         log(f"{name}: done in {self.timings[name]:.0f} s")
         return proc.stdout if capture else ""
 
@@ -250,19 +307,42 @@ def analysis_worker(argv: list[str]) -> int:
         for name, model in models.items():
             outputs.update(model_outputs(name, model))
         preds, targets = collect_predictions(outputs, loader, "cpu")
-        res = {"disagreement": disagreement_matrix(preds), "top1": accuracies(preds, targets),
-               "samples": int(targets.numel())}
+        res = {
+            "disagreement": disagreement_matrix(preds),
+            "top1": accuracies(preds, targets),
+            "samples": int(targets.numel()),
+        }
     Path(a.out).write_text(json.dumps(res, indent=1))
     return 0
 
 
-def run_analysis(runner: Runner, what: str, name: str, split: Path, ckpts: dict[str, Path], out_json: Path,
-                 max_images: int | None, workers: int, use_cli: bool) -> dict:
+def run_analysis(
+    runner: Runner,
+    what: str,
+    name: str,
+    split: Path,
+    ckpts: dict[str, Path],
+    out_json: Path,
+    max_images: int | None,
+    workers: int,
+    use_cli: bool,
+) -> dict:
     if out_json.is_file():
         return json.loads(out_json.read_text())
     if use_cli:
-        args = ["analyze", what, "--data", str(split), "--device", "cpu", "-j", str(workers), "--json",
-                "--out", str(out_json.with_suffix(""))]
+        args = [
+            "analyze",
+            what,
+            "--data",
+            str(split),
+            "--device",
+            "cpu",
+            "-j",
+            str(workers),
+            "--json",
+            "--out",
+            str(out_json.with_suffix("")),
+        ]
         if what == "tokens":
             args += ["--checkpoint", str(next(iter(ckpts.values())))]
         else:
@@ -273,10 +353,20 @@ def run_analysis(runner: Runner, what: str, name: str, split: Path, ckpts: dict[
         if max_images:
             args += ["--max-images", str(max_images)]
         text = runner(name, args, capture=True)
-        out_json.write_text(json.dumps(json.loads(text[text.index("{"):]), indent=1))
+        out_json.write_text(json.dumps(json.loads(text[text.index("{") :]), indent=1))
     else:
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--_analysis-worker", what, "--data", str(split),
-               "--out", str(out_json), "--workers", str(workers)]
+        cmd = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--_analysis-worker",
+            what,
+            "--data",
+            str(split),
+            "--out",
+            str(out_json),
+            "--workers",
+            str(workers),
+        ]
         for n, pth in ckpts.items():
             cmd += ["--checkpoint", f"{n}={pth}"]
         if max_images:
@@ -287,11 +377,14 @@ def run_analysis(runner: Runner, what: str, name: str, split: Path, ckpts: dict[
         t0 = time.perf_counter()
         logf = runner.out / "logs" / f"{name}.log"
         with logf.open("w") as lf:
-            rc = subprocess.run(cmd, stdout=lf, stderr=lf, cwd=ROOT,
-                                env=dict(os.environ, **THREAD_ENV)).returncode
+            rc = subprocess.run(
+                cmd, stdout=lf, stderr=lf, cwd=ROOT, env=dict(os.environ, **THREAD_ENV)
+            ).returncode
         runner.record(name, time.perf_counter() - t0)
         if rc != 0:
-            raise SystemExit(f"reproduce_cifar10: step {name!r} failed; log {logf}:\n{logf.read_text()[-3000:]}")
+            raise SystemExit(
+                f"reproduce_cifar10: step {name!r} failed; log {logf}:\n{logf.read_text()[-3000:]}"
+            )
     return json.loads(out_json.read_text())
 
 
@@ -345,22 +438,34 @@ def main(argv: list[str] | None = None) -> int:
         return analysis_worker(argv[1:])
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--budget", choices=sorted(BUDGETS), default="cpu")
-    p.add_argument("--data", default=str(DEFAULT_DATA), help="CIFAR-10 train ImageFolder (default: %(default)s)")
+    p.add_argument(
+        "--data", default=str(DEFAULT_DATA), help="CIFAR-10 train ImageFolder (default: %(default)s)"
+    )
     p.add_argument("--out", default=None, help="output folder (default: runs/repro_cifar10_<budget>)")
     p.add_argument("--train-per-class", type=int, default=None, help="first K training images per class")
-    p.add_argument("--train-fraction", type=float, default=None, help="fraction of the 4,500 per class (first K)")
+    p.add_argument(
+        "--train-fraction", type=float, default=None, help="fraction of the 4,500 per class (first K)"
+    )
     p.add_argument("--seeds", type=int, nargs="+", default=None)
     p.add_argument("--epochs", type=int, default=None, help="student epochs (overrides the budget)")
     p.add_argument("--teacher-epochs", type=int, default=None)
     p.add_argument("--workers", type=int, default=None, help="data-loader workers (default: 1; full: 8)")
     p.add_argument("--device", default=None, help="default: cpu for smoke/cpu budgets, auto for full")
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch threads per subprocess, OMP_NUM_THREADS (default: 1 on the CPU budgets; full: unset)")
-    p.add_argument("--jobs", type=int, default=1,
-                   help="training runs at a time (default 1). The teacher starts first; with N > 1 the "
-                        "no-distillation students (which need no teacher) run beside it, the distilled ones once "
-                        "it has finished; each is a separate subprocess with --threads threads. Evaluations "
-                        "and analyses run afterwards, one at a time")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads per subprocess, OMP_NUM_THREADS (default: 1 on the CPU budgets; full: unset)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="training runs at a time (default 1). The teacher starts first; with N > 1 the "
+        "no-distillation students (which need no teacher) run beside it, the distilled ones once "
+        "it has finished; each is a separate subprocess with --threads threads. Evaluations "
+        "and analyses run afterwards, one at a time",
+    )
     p.add_argument("--dry-run", action="store_true", help="print the commands only")
     a = p.parse_args(argv)
     if a.jobs < 1:
@@ -374,9 +479,11 @@ def main(argv: list[str] | None = None) -> int:
         a.workers = 8 if a.budget == "full" else 1
     data = Path(a.data)
     if not data.is_dir():
-        print(f"reproduce_cifar10: data folder {data} is absent. Expected the CIFAR-10 training JPEGs as "
-              f"<class>/<nnnn>.jpg (50,000 images); this script reads nothing else (no test set, no downloads).",
-              file=sys.stderr)
+        print(
+            f"reproduce_cifar10: data folder {data} is absent. Expected the CIFAR-10 training JPEGs as "
+            f"<class>/<nnnn>.jpg (50,000 images); this script reads nothing else (no test set, no downloads).",
+            file=sys.stderr,
+        )
         return 2
     b = dict(BUDGETS[a.budget])
     if a.train_fraction is not None:
@@ -395,25 +502,43 @@ def main(argv: list[str] | None = None) -> int:
     split.mkdir(exist_ok=True)
     t_all = time.perf_counter()
     log(f"budget {a.budget}; output folder {out}")
-    log("held-out split: last 500 images per class (sorted names) = validation AND reported metric; "
-        "no other test data is read")
+    log(
+        "held-out split: last 500 images per class (sorted names) = validation AND reported metric; "
+        "no other test data is read"
+    )
     manifest = build_split(data, split, b["train_per_class"])
     n_train = sum(manifest["train_per_class"].values())
     log(f"split: {n_train} train / {sum(manifest['val_per_class'].values())} val images in {split}")
 
     student = b["student"]
-    common = dict(device=device, workers=a.workers, batch_size=b["batch"], weight_decay=0.05, smoothing=0.1,
-                  warmup_epochs=b["warmup"], min_lr=1e-5, log_interval=10_000, eval_interval=b["eval_interval"],
-                  save_interval=10 if a.budget == "full" else 10_000, **b["aug"])
+    common = dict(
+        device=device,
+        workers=a.workers,
+        batch_size=b["batch"],
+        weight_decay=0.05,
+        smoothing=0.1,
+        warmup_epochs=b["warmup"],
+        min_lr=1e-5,
+        log_interval=10_000,
+        eval_interval=b["eval_interval"],
+        save_interval=10 if a.budget == "full" else 10_000,
+        **b["aug"],
+    )
     cfg = {"common": common}
     runner = Runner(out, dry=a.dry_run)
     runs = out / "runs"
-    results: dict = {"budget": a.budget, "out": str(out), "data": str(data.resolve()), "split": manifest,
-                     "settings": {k: v for k, v in b.items() if k != "aug"} | {"aug": b["aug"], "device": device,
-                                                                               "workers": a.workers, "jobs": a.jobs,
-                                                                               "threads": a.threads},
-                     "soft": {"tau": SOFT_TAU, "alpha": SOFT_ALPHA}, "hard": {"alpha": HARD_ALPHA},
-                     "evals": {}, "timings_s": runner.timings}
+    results: dict = {
+        "budget": a.budget,
+        "out": str(out),
+        "data": str(data.resolve()),
+        "split": manifest,
+        "settings": {k: v for k, v in b.items() if k != "aug"}
+        | {"aug": b["aug"], "device": device, "workers": a.workers, "jobs": a.jobs, "threads": a.threads},
+        "soft": {"tau": SOFT_TAU, "alpha": SOFT_ALPHA},
+        "hard": {"alpha": HARD_ALPHA},
+        "evals": {},
+        "timings_s": runner.timings,
+    }
 
     def evaluate(name: str, run_dir: Path, cli: bool = True) -> dict:
         cache = out / "evals" / f"{name}.json"
@@ -421,16 +546,32 @@ def main(argv: list[str] | None = None) -> int:
             return json.loads(cache.read_text())
         if a.dry_run:
             return {}
-        if not cli:  # the trainer's own final evaluation on the same 5,000 held-out images (run_dir/model.json)
+        if (
+            not cli
+        ):  # the trainer's own final evaluation on the same 5,000 held-out images (run_dir/model.json)
             m = dict(json.loads((run_dir / "model.json").read_text())["metrics"], source="trainer final eval")
             cache.parent.mkdir(exist_ok=True)
             cache.write_text(json.dumps(m, indent=1))
             return m
-        text = runner(f"eval_{name}", ["eval", "--checkpoint", str(run_dir / "last.pt"), "--data", str(split),
-                                       "--device", device, "-j", str(a.workers), "--json"], capture=True)
+        text = runner(
+            f"eval_{name}",
+            [
+                "eval",
+                "--checkpoint",
+                str(run_dir / "last.pt"),
+                "--data",
+                str(split),
+                "--device",
+                device,
+                "-j",
+                str(a.workers),
+                "--json",
+            ],
+            capture=True,
+        )
         if a.dry_run:
             return {}
-        m = json.loads(text[text.index("{"):])
+        m = json.loads(text[text.index("{") :])
         cache.parent.mkdir(exist_ok=True)
         cache.write_text(json.dumps(m, indent=1))
         return m
@@ -444,29 +585,48 @@ def main(argv: list[str] | None = None) -> int:
     for seed in b["seeds"]:
         for v in VARIANTS:
             name = f"{v}_s{seed}"
-            model = f"deit_{student.split('_')[-1]}_patch4_32" if v == "none" else f"{student}_distilled_patch4_32"
+            model = (
+                f"deit_{student.split('_')[-1]}_patch4_32"
+                if v == "none"
+                else f"{student}_distilled_patch4_32"
+            )
             model = model.replace("deit_deit_", "deit_")
-            kw = dict(model=model, epochs=b["epochs"], lr=b["lr"], seed=seed, drop_path=b["drop_path"],
-                      distillation_type=v)
+            kw = dict(
+                model=model,
+                epochs=b["epochs"],
+                lr=b["lr"],
+                seed=seed,
+                drop_path=b["drop_path"],
+                distillation_type=v,
+            )
             if v != "none":
                 kw.update(teacher_model=str(teacher_ckpt))
-                kw.update(distillation_alpha=SOFT_ALPHA, distillation_tau=SOFT_TAU) if v == "soft" else \
-                    kw.update(distillation_alpha=HARD_ALPHA)
+                kw.update(
+                    distillation_alpha=SOFT_ALPHA, distillation_tau=SOFT_TAU
+                ) if v == "soft" else kw.update(distillation_alpha=HARD_ALPHA)
             student_runs.append((name, v, runs / name, kw))
 
     def train(name: str, run_dir: Path, kw: dict) -> None:
         if not done(run_dir):
             runner(f"train_{name}", train_args(cfg, split, run_dir, **kw))
 
-    teacher_kw = dict(model=b["teacher"], epochs=b["teacher_epochs"], lr=b["teacher_lr"], seed=0,
-                      warmup_epochs=min(b["warmup"], 1), eval_interval=b["eval_interval"])
+    teacher_kw = dict(
+        model=b["teacher"],
+        epochs=b["teacher_epochs"],
+        lr=b["teacher_lr"],
+        seed=0,
+        warmup_epochs=min(b["warmup"], 1),
+        eval_interval=b["eval_interval"],
+    )
     if a.jobs == 1:  # sequential, in the order teacher, then seed by seed none / soft / hard
         train("teacher", tdir, teacher_kw)
         for name, _, rdir, kw in student_runs:
             train(name, rdir, kw)
     else:
-        log(f"training with --jobs {a.jobs}: up to {a.jobs} runs at a time ({a.threads or 'default'} thread(s) "
-            f"each); per-run logs in {out / 'logs'}")
+        log(
+            f"training with --jobs {a.jobs}: up to {a.jobs} runs at a time ({a.threads or 'default'} thread(s) "
+            f"each); per-run logs in {out / 'logs'}"
+        )
         with ThreadPoolExecutor(max_workers=a.jobs) as pool:
             futures: list[Future] = [pool.submit(train, "teacher", tdir, teacher_kw)]
             teacher_future = futures[0]
@@ -487,7 +647,9 @@ def main(argv: list[str] | None = None) -> int:
     #    (CPU time).
     results["evals"]["teacher"] = evaluate("teacher", tdir)
     for name, _, rdir, kw in student_runs:
-        results["evals"][name] = evaluate(name, rdir, cli=b.get("eval_all", True) or kw["seed"] == b["seeds"][0])
+        results["evals"][name] = evaluate(
+            name, rdir, cli=b.get("eval_all", True) or kw["seed"] == b["seeds"][0]
+        )
 
     # 3. analyses: token cosine of every distilled student; agreement teacher / none / soft / hard per seed
     use_cli = has_analyze_cli()
@@ -499,12 +661,34 @@ def main(argv: list[str] | None = None) -> int:
         for seed in b["seeds"]:
             for v in ("soft", "hard"):
                 name = f"{v}_s{seed}"
-                tokens[name] = run_analysis(runner, "tokens", f"tokens_{name}", split, {name: runs / name / "last.pt"},
-                                            an / f"tokens_{name}.json", b["analysis_images"], a.workers, use_cli)
-            ck = {"teacher": teacher_ckpt, "none": runs / f"none_s{seed}" / "last.pt",
-                  "soft": runs / f"soft_s{seed}" / "last.pt", "hard": runs / f"hard_s{seed}" / "last.pt"}
-            agree[f"s{seed}"] = run_analysis(runner, "agreement", f"agreement_s{seed}", split, ck,
-                                             an / f"agreement_s{seed}.json", b["analysis_images"], a.workers, use_cli)
+                tokens[name] = run_analysis(
+                    runner,
+                    "tokens",
+                    f"tokens_{name}",
+                    split,
+                    {name: runs / name / "last.pt"},
+                    an / f"tokens_{name}.json",
+                    b["analysis_images"],
+                    a.workers,
+                    use_cli,
+                )
+            ck = {
+                "teacher": teacher_ckpt,
+                "none": runs / f"none_s{seed}" / "last.pt",
+                "soft": runs / f"soft_s{seed}" / "last.pt",
+                "hard": runs / f"hard_s{seed}" / "last.pt",
+            }
+            agree[f"s{seed}"] = run_analysis(
+                runner,
+                "agreement",
+                f"agreement_s{seed}",
+                split,
+                ck,
+                an / f"agreement_s{seed}.json",
+                b["analysis_images"],
+                a.workers,
+                use_cli,
+            )
     results["tokens"], results["agreement"] = tokens, agree
     results["total_wall_s"] = round(time.perf_counter() - t_all, 1)
     if a.dry_run:
@@ -518,8 +702,16 @@ def main(argv: list[str] | None = None) -> int:
 def summarize(r: dict, out: Path) -> None:
     seeds = r["settings"]["seeds"]
     ev = r["evals"]
-    acc = {v: {h: [ev[f"{v}_s{s}"][f"{h}_top1"] if f"{h}_top1" in ev[f"{v}_s{s}"] else ev[f"{v}_s{s}"]["top1"]
-                   for s in seeds] for h in ("cls", "dist", "fused")} for v in VARIANTS}
+    acc = {
+        v: {
+            h: [
+                ev[f"{v}_s{s}"][f"{h}_top1"] if f"{h}_top1" in ev[f"{v}_s{s}"] else ev[f"{v}_s{s}"]["top1"]
+                for s in seeds
+            ]
+            for h in ("cls", "dist", "fused")
+        }
+        for v in VARIANTS
+    }
     acc["none"] = {"fused": [ev[f"none_s{s}"]["top1"] for s in seeds]}
     teacher_top1 = ev["teacher"]["top1"]
     tim = r["timings_s"]
@@ -529,20 +721,30 @@ def summarize(r: dict, out: Path) -> None:
         return f"{statistics.fmean(xs) / 60:.1f}" if xs else "—"
 
     st = r["settings"]
-    lines = [f"### CIFAR-10 reproduction ({r['budget']} budget)", "",
-             f"Held-out split = last 500 images/class (5,000), used as validation AND as the reported metric; "
-             f"train = first {st['train_per_class'] or 4500} of the remaining images per class "
-             f"({sum(r['split']['train_per_class'].values())} images). Student `{st['student']}` "
-             f"(patch 4, 32 px), {st['epochs']} epochs; teacher `{st['teacher']}`, {st['teacher_epochs']} epochs; "
-             f"seeds {seeds}; final (last-epoch) checkpoints. Top-1 % on the held-out split, mean ± std over seeds.",
-             "", "**Table 3 style** (top-1 %)", "",
-             "| method | class head | distillation head | fused (cls+dist)/2 | train min/run |", "|---|---:|---:|---:|---:|",
-             f"| teacher {st['teacher']} (1 run) | | | {teacher_top1:.2f} | {t('train_teacher')} |",
-             f"| DeiT, no distillation | | | {fmt(acc['none']['fused'])} | {t('train_none')} |"]
-    for v, label in (("soft", f"usual (soft) distillation, τ {r['soft']['tau']}, λ {r['soft']['alpha']}"),
-                     ("hard", "hard-label distillation (DeiT⚗)")):
-        lines.append(f"| {label} | {fmt(acc[v]['cls'])} | {fmt(acc[v]['dist'])} | {fmt(acc[v]['fused'])} | "
-                     f"{t('train_' + v)} |")
+    lines = [
+        f"### CIFAR-10 reproduction ({r['budget']} budget)",
+        "",
+        f"Held-out split = last 500 images/class (5,000), used as validation AND as the reported metric; "
+        f"train = first {st['train_per_class'] or 4500} of the remaining images per class "
+        f"({sum(r['split']['train_per_class'].values())} images). Student `{st['student']}` "
+        f"(patch 4, 32 px), {st['epochs']} epochs; teacher `{st['teacher']}`, {st['teacher_epochs']} epochs; "
+        f"seeds {seeds}; final (last-epoch) checkpoints. Top-1 % on the held-out split, mean ± std over seeds.",
+        "",
+        "**Table 3 style** (top-1 %)",
+        "",
+        "| method | class head | distillation head | fused (cls+dist)/2 | train min/run |",
+        "|---|---:|---:|---:|---:|",
+        f"| teacher {st['teacher']} (1 run) | | | {teacher_top1:.2f} | {t('train_teacher')} |",
+        f"| DeiT, no distillation | | | {fmt(acc['none']['fused'])} | {t('train_none')} |",
+    ]
+    for v, label in (
+        ("soft", f"usual (soft) distillation, τ {r['soft']['tau']}, λ {r['soft']['alpha']}"),
+        ("hard", "hard-label distillation (DeiT⚗)"),
+    ):
+        lines.append(
+            f"| {label} | {fmt(acc[v]['cls'])} | {fmt(acc[v]['dist'])} | {fmt(acc[v]['fused'])} | "
+            f"{t('train_' + v)} |"
+        )
     comps = {
         "hard fused - none": compare(acc["none"]["fused"], acc["hard"]["fused"], paired=False),
         "soft fused - none": compare(acc["none"]["fused"], acc["soft"]["fused"], paired=False),
@@ -551,8 +753,14 @@ def summarize(r: dict, out: Path) -> None:
         "hard fused - hard dist": compare(acc["hard"]["dist"], acc["hard"]["fused"], paired=True),
         "hard fused - hard cls": compare(acc["hard"]["cls"], acc["hard"]["fused"], paired=True),
     }
-    lines += ["", "Differences (points; noise rule: |Δ| > 2 standard errors; paired over seeds where both runs "
-              "share a seed and architecture):", "", "| comparison | Δ | 2·SE | outside the noise? |", "|---|---:|---:|---|"]
+    lines += [
+        "",
+        "Differences (points; noise rule: |Δ| > 2 standard errors; paired over seeds where both runs "
+        "share a seed and architecture):",
+        "",
+        "| comparison | Δ | 2·SE | outside the noise? |",
+        "|---|---:|---:|---|",
+    ]
     lines += [noise_row(k, c) for k, c in comps.items()]
 
     # agreement (disagreement %) averaged over seeds
@@ -563,39 +771,71 @@ def summarize(r: dict, out: Path) -> None:
         for k in keys:
             for k2 in keys:
                 dis[k][k2].append(100 * m[k][k2])
-    lines += ["", "**Table 4 style**: disagreement (% of held-out images classified differently), mean ± std over "
-              "seeds", "", "| | " + " | ".join(keys) + " |", "|---|" + "---:|" * len(keys)]
+    lines += [
+        "",
+        "**Table 4 style**: disagreement (% of held-out images classified differently), mean ± std over "
+        "seeds",
+        "",
+        "| | " + " | ".join(keys) + " |",
+        "|---|" + "---:|" * len(keys),
+    ]
     for k in keys:
         lines.append(f"| {k} | " + " | ".join("0" if k == k2 else fmt(dis[k][k2], 1) for k2 in keys) + " |")
     gt = {k: [100 - x for x in [r["agreement"][f"s{s}"]["top1"][k] for s in seeds]] for k in keys}
     lines.append("| ground truth (error %) | " + " | ".join(fmt(gt[k], 1) for k in keys) + " |")
     comps_agree = {
-        "teacher disagreement: hard fused - none": compare(dis["teacher"]["none"], dis["teacher"]["hard:fused"], False),
-        "teacher disagreement: soft fused - none": compare(dis["teacher"]["none"], dis["teacher"]["soft:fused"], False),
-        "teacher disagreement: hard dist - hard cls": compare(dis["teacher"]["hard:cls"], dis["teacher"]["hard:dist"], True),
+        "teacher disagreement: hard fused - none": compare(
+            dis["teacher"]["none"], dis["teacher"]["hard:fused"], False
+        ),
+        "teacher disagreement: soft fused - none": compare(
+            dis["teacher"]["none"], dis["teacher"]["soft:fused"], False
+        ),
+        "teacher disagreement: hard dist - hard cls": compare(
+            dis["teacher"]["hard:cls"], dis["teacher"]["hard:dist"], True
+        ),
     }
-    lines += ["", "| comparison (disagreement with the teacher, points) | Δ | 2·SE | outside the noise? |",
-              "|---|---:|---:|---|"]
+    lines += [
+        "",
+        "| comparison (disagreement with the teacher, points) | Δ | 2·SE | outside the noise? |",
+        "|---|---:|---:|---|",
+    ]
     lines += [noise_row(k, c) for k, c in comps_agree.items()]
 
     # token cosine
     cos = {v: [r["tokens"][f"{v}_s{s}"]["per_layer"] for s in seeds] for v in ("soft", "hard")}
     depth = len(cos["hard"][0])
-    lines += ["", "**Token cosine** cos(class token, distillation token), mean over held-out images, then mean ± std "
-              "over seeds (layer 0 = input of block 0, k = after block k, before the final norm)", "",
-              "| layer | " + " | ".join(str(i) for i in range(depth)) + " |", "|---|" + "---:|" * depth]
+    lines += [
+        "",
+        "**Token cosine** cos(class token, distillation token), mean over held-out images, then mean ± std "
+        "over seeds (layer 0 = input of block 0, k = after block k, before the final norm)",
+        "",
+        "| layer | " + " | ".join(str(i) for i in range(depth)) + " |",
+        "|---|" + "---:|" * depth,
+    ]
     for v in ("hard", "soft"):
         lines.append(f"| {v} | " + " | ".join(fmt([c[i] for c in cos[v]], 2) for i in range(depth)) + " |")
     head = {v: ([r["tokens"][f"{v}_s{s}"]["head_agreement"] for s in seeds]) for v in ("hard", "soft")}
-    lines += ["", "Class/distillation heads predict the same class on "
-              + ", ".join(f"{fmt(head[v], 1, 100)} % ({v})" for v in ("hard", "soft")) + " of held-out images.",
-              "", f"Time: this invocation {r['total_wall_s'] / 60:.1f} min wall-clock with --jobs "
-              f"{r['settings'].get('jobs', 1)} (finished steps are skipped on a re-run); the steps' own times sum to "
-              f"{sum(r['timings_s'].values()) / 60:.1f} min (with --jobs > 1 training runs overlap); per step: "
-              + ", ".join(f"{k} {v / 60:.1f}" for k, v in r["timings_s"].items()) + " (min)."]
+    lines += [
+        "",
+        "Class/distillation heads predict the same class on "
+        + ", ".join(f"{fmt(head[v], 1, 100)} % ({v})" for v in ("hard", "soft"))
+        + " of held-out images.",
+        "",
+        f"Time: this invocation {r['total_wall_s'] / 60:.1f} min wall-clock with --jobs "
+        f"{r['settings'].get('jobs', 1)} (finished steps are skipped on a re-run); the steps' own times sum to "
+        f"{sum(r['timings_s'].values()) / 60:.1f} min (with --jobs > 1 training runs overlap); per step: "
+        + ", ".join(f"{k} {v / 60:.1f}" for k, v in r["timings_s"].items())
+        + " (min).",
+    ]
     md = "\n".join(lines) + "\n"
-    r["summary"] = {"top1": acc, "teacher_top1": teacher_top1, "comparisons": comps, "agreement_comparisons": comps_agree,
-                    "disagreement_pct": dis, "token_cosine": cos}
+    r["summary"] = {
+        "top1": acc,
+        "teacher_top1": teacher_top1,
+        "comparisons": comps,
+        "agreement_comparisons": comps_agree,
+        "disagreement_pct": dis,
+        "token_cosine": cos,
+    }
     (out / "results.md").write_text(md)
     (out / "results.json").write_text(json.dumps(r, indent=1))
     print(md)
@@ -618,7 +858,9 @@ def plot(cos: dict, acc: dict, teacher_top1: float, out: Path) -> None:
         s = [statistics.stdev(x) if len(x) > 1 else 0.0 for x in arr]
         xs = list(range(len(m)))
         ax.plot(xs, m, marker="o", color=color, label=f"{v} distillation")
-        ax.fill_between(xs, [a - b for a, b in zip(m, s)], [a + b for a, b in zip(m, s)], color=color, alpha=0.2)
+        ax.fill_between(
+            xs, [a - b for a, b in zip(m, s)], [a + b for a, b in zip(m, s)], color=color, alpha=0.2
+        )
     ax.axhline(0.93, ls="--", color="gray", lw=0.8, label="paper, last layer (0.93)")
     ax.axhline(0.06, ls=":", color="gray", lw=0.8, label="paper, input (0.06)")
     ax.set_xlabel("layer (0 = input of block 0)")
@@ -631,7 +873,11 @@ def plot(cos: dict, acc: dict, teacher_top1: float, out: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
     labels, ms, ss = ["teacher"], [teacher_top1], [0.0]
-    for v, heads in (("none", ["fused"]), ("soft", ["cls", "dist", "fused"]), ("hard", ["cls", "dist", "fused"])):
+    for v, heads in (
+        ("none", ["fused"]),
+        ("soft", ["cls", "dist", "fused"]),
+        ("hard", ["cls", "dist", "fused"]),
+    ):
         for h in heads:
             m, s = mean_std(acc[v][h])
             labels.append(v if v == "none" else f"{v}:{h}")

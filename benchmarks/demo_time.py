@@ -1,0 +1,95 @@
+"""Wall-clock time of `deit demo` end to end (a fresh subprocess, imports included) and the table it prints.
+
+    python benchmarks/demo_time.py                       # the default demo, seed 0, into a temporary folder
+    python benchmarks/demo_time.py --seeds 0 1 2         # one demo per seed
+    python benchmarks/demo_time.py --quick --json t.json # the --quick smoke version; also write the results
+
+Prints, per seed: the command, the wall-clock seconds, the CPU seconds of the child (user + system; on a
+shared machine this is the better measure of the work, since wall-clock time includes waiting for a core),
+the machine's load average before and after, and the demo's table (``table.md``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def child_cpu_seconds() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def time_demo(out: Path, seed: int, quick: bool, extra: list[str]) -> dict:
+    cmd = [sys.executable, "-m", "deit", "demo", "--out", str(out), "--seed", str(seed), *extra]
+    if quick:
+        cmd.append("--quick")
+    load_before = os.getloadavg()
+    cpu0, t0 = child_cpu_seconds(), time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wall, cpu = time.perf_counter() - t0, child_cpu_seconds() - cpu0
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr[-5000:])
+        raise SystemExit(f"deit demo failed with exit code {proc.returncode}")
+    table = json.loads((out / "table.json").read_text(encoding="utf-8"))
+    return {
+        "command": "deit " + " ".join(shlex.quote(a) for a in cmd[3:]),
+        "seed": seed,
+        "quick": quick,
+        "wall_s": round(wall, 1),
+        "cpu_s": round(cpu, 1),
+        "loadavg_before": [round(v, 2) for v in load_before],
+        "loadavg_after": [round(v, 2) for v in os.getloadavg()],
+        "table_md": (out / "table.md").read_text(encoding="utf-8"),
+        "rows": {r["key"]: round(r["top1"], 2) for r in table["rows"]},
+        "cosine": [round(v, 3) for v in table["token_cosine"]["hard_distillation"]["per_layer"]],
+        "checks": table["checks"],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--out", default=None, help="parent folder of the demo folders (default: a temporary one)")
+    p.add_argument("--json", default=None, help="also write the results to this JSON file")
+    p.add_argument("extra", nargs="*", help="further `deit demo` arguments (after --)")
+    args = p.parse_args(argv)
+    machine = {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
+    print(f"machine: {machine}", flush=True)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="deit-demo-time-") as tmp:
+        parent = Path(args.out) if args.out else Path(tmp)
+        for seed in args.seeds:
+            out = parent / f"seed{seed}"
+            r = time_demo(out, seed, args.quick, args.extra)
+            results.append(r)
+            print(
+                f"\n$ {r['command']}\nwall-clock {r['wall_s']:.1f} s, CPU {r['cpu_s']:.1f} s, load average "
+                f"{r['loadavg_before'][0]:.2f} -> {r['loadavg_after'][0]:.2f}\n\n{r['table_md']}",
+                flush=True,
+            )
+    if len(results) > 1:
+        print("seed  wall_s  cpu_s  " + "  ".join(results[0]["rows"]) + "  checks")
+        for r in results:
+            print(
+                f"{r['seed']:4d}  {r['wall_s']:6.1f}  {r['cpu_s']:5.1f}  "
+                + "  ".join(f"{v:.2f}" for v in r["rows"].values())
+                + f"  {all(r['checks'].values())}"
+            )
+    if args.json:
+        Path(args.json).write_text(json.dumps({"machine": machine, "results": results}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""`deit demo`: the run folder, the table, determinism, and the generated `deit train` commands."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import shlex
+from pathlib import Path
+
+import pytest
+import torch
+
+from deit.cli.main import build_parser, main
+from deit.config import config_from_args, load_config_file
+from deit.demo import DEFAULT, QUICK, RUNS, build_configs, check_output, train_args, train_command
+from deit.errors import ConfigError
+
+ROW_KEYS = {"key", "method", "run", "model", "output", "label", "teacher", "top1", "top5"}
+ROWS = [
+    "teacher",
+    "no_distillation",
+    "soft_cls",
+    "soft_dist",
+    "soft_fused",
+    "hard_cls",
+    "hard_dist",
+    "hard_fused",
+]
+
+
+def _run_demo(out: Path, *extra: str) -> tuple[int, str, str]:
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        rc = main(["demo", "--quick", "--out", str(out), *extra])
+    return rc, stdout.getvalue(), stderr.getvalue()
+
+
+@pytest.fixture(scope="module")
+def quick_demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
+    out = tmp_path_factory.mktemp("demo") / "run"
+    rc, stdout, stderr = _run_demo(out)
+    assert rc == 0, stderr[-3000:]
+    return out, stdout, stderr
+
+
+@pytest.mark.slow
+def test_quick_demo_writes_the_run_folder(quick_demo: tuple[Path, str, str]) -> None:
+    out, stdout, stderr = quick_demo
+    for name in ("table.md", "table.json", "commands.sh", "curves.png", "token_cosine.png"):
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    for name in ("curves.png", "token_cosine.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for run in RUNS:
+        for name in ("last.pt", "config.yaml", "metrics.jsonl", "curves.png", "model.safetensors"):
+            assert (out / run / name).is_file(), f"{run}/{name}"
+    # progress: stage banners and the overall ETA on the trainer's epoch lines
+    for stage in range(1, 5):
+        assert f"stage {stage}/4" in stderr
+    assert "ETA" in stderr and "epoch 2/2" in stderr
+    # the printed table is the Markdown file
+    assert (out / "table.md").read_text(encoding="utf-8") in stdout
+
+
+@pytest.mark.slow
+def test_quick_demo_table_structure(quick_demo: tuple[Path, str, str]) -> None:
+    out = quick_demo[0]
+    table = json.loads((out / "table.json").read_text(encoding="utf-8"))
+    assert table["format"] == "deit-demo-v1" and table["seed"] == 0
+    assert table["data"]["train_images"] + table["data"]["test_images"] == 1797
+    assert 0.2 <= table["data"]["test_images"] / 1797 <= 0.25
+    assert [r["key"] for r in table["rows"]] == ROWS
+    for row in table["rows"]:
+        assert set(row) == ROW_KEYS
+        assert 0.0 <= row["top1"] <= row["top5"] <= 100.0
+    rows = {r["key"]: r for r in table["rows"]}
+    assert rows["teacher"]["teacher"] is False and rows["hard_fused"]["teacher"] is True
+    assert (
+        rows["no_distillation"]["model"] == QUICK.student_plain and rows["hard_cls"]["model"] == QUICK.student
+    )
+    cos = table["token_cosine"]["hard_distillation"]
+    assert set(cos) >= {"per_layer", "per_layer_std", "head_cosine", "head_agreement", "samples"}
+    depth = torch.load(out / "hard_distillation" / "last.pt", weights_only=True)["model_spec"]["kwargs"].get(
+        "depth"
+    )
+    assert len(cos["per_layer"]) == (depth or 4) + 1
+    assert all(-1.0 <= v <= 1.0 for v in cos["per_layer"])
+    assert set(table["checks"]) == {"hard_fused_beats_no_distillation", "hard_cosine_rises_below_1"}
+    md = (out / "table.md").read_text(encoding="utf-8")
+    assert md.count("\n| ") >= len(ROWS) + 2 and "DeiT, no distillation" in md and "cosine" in md
+    commands = (out / "commands.sh").read_text(encoding="utf-8")
+    assert commands.count("\ndeit train ") == 4
+
+
+@pytest.mark.slow
+def test_quick_demo_is_deterministic(quick_demo: tuple[Path, str, str], tmp_path: Path) -> None:
+    rc, _, stderr = _run_demo(tmp_path / "again")
+    assert rc == 0, stderr[-3000:]
+    first = json.loads((quick_demo[0] / "table.json").read_text(encoding="utf-8"))
+    second = json.loads((tmp_path / "again" / "table.json").read_text(encoding="utf-8"))
+    assert first == second
+    first_md = (quick_demo[0] / "table.md").read_text(encoding="utf-8")
+    assert first_md == (tmp_path / "again" / "table.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_generated_command_reproduces_the_row(quick_demo: tuple[Path, str, str], tmp_path: Path) -> None:
+    """Run the teacher row's generated `deit train` command: same config, same weights as the demo's run."""
+    cfg = build_configs(tmp_path / "cmd", QUICK, seed=0)["teacher"]
+    argv = shlex.split(train_command(cfg))
+    assert argv[:2] == ["deit", "train"]
+    with contextlib.redirect_stderr(io.StringIO()):
+        assert main(argv[1:]) == 0
+    assert load_config_file(tmp_path / "cmd" / "teacher" / "config.yaml") == cfg
+    ours = torch.load(tmp_path / "cmd" / "teacher" / "last.pt", weights_only=True)["model"]
+    demo = torch.load(quick_demo[0] / "teacher" / "last.pt", weights_only=True)["model"]
+    assert ours.keys() == demo.keys() and all(torch.equal(ours[k], demo[k]) for k in ours)
+
+
+@pytest.mark.parametrize("settings", [DEFAULT, QUICK], ids=["default", "quick"])
+@pytest.mark.parametrize("seed", [0, 3])
+def test_train_args_round_trip(settings, seed: int, tmp_path: Path) -> None:
+    """Every row's command parses (with the real `deit train` parser) back to exactly its TrainConfig."""
+    for run, cfg in build_configs(tmp_path / "o u t", settings, seed=seed, device="cpu").items():
+        args = build_parser().parse_args(["train", *shlex.split(train_command(cfg))[2:]])
+        assert config_from_args(args) == cfg, run
+        assert "--data" in train_args(cfg) and "--epochs" in train_args(cfg)
+        assert "--workers" in train_args(cfg)  # non-default values only; defaults are left out
+        assert "--opt" not in train_args(cfg) and "--sched" not in train_args(cfg)
+
+
+def test_distilled_rows_use_the_teacher_run(tmp_path: Path) -> None:
+    cfgs = build_configs(tmp_path, DEFAULT)
+    assert list(cfgs) == list(RUNS)
+    assert cfgs["no_distillation"].distillation_type == "none"
+    for kind in ("soft", "hard"):
+        cfg = cfgs[f"{kind}_distillation"]
+        assert cfg.distillation_type == kind and cfg.model == DEFAULT.student
+        assert cfg.teacher_model == str(tmp_path / "teacher" / "last.pt")
+    same = {"epochs", "lr", "batch_size", "img_size", "seed", "drop_path", "smoothing"}
+    assert all(getattr(cfgs["no_distillation"], k) == getattr(cfgs["hard_distillation"], k) for k in same)
+
+
+def test_refuses_a_non_empty_out_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "something.txt").write_text("keep me")
+    assert main(["demo", "--quick", "--out", str(tmp_path)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["something.txt"]
+    check_output(tmp_path, overwrite=True)  # allowed with --overwrite
+    check_output(tmp_path / "new", overwrite=False)  # an absent folder is fine
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ConfigError, match="not a folder"):
+        check_output(tmp_path / "file", overwrite=True)
