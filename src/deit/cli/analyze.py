@@ -98,29 +98,11 @@ def _loader(args: argparse.Namespace, meta: dict, model: Any, max_images: int | 
     import torch
     from torch.utils.data import DataLoader, Subset
 
-    from deit.cli.predict import preprocessing
-    from deit.data import build_dataset
+    from deit.cli.evaluate import eval_dataset
     from deit.errors import ConfigError
 
-    cfg = meta.get("config") or {}
-    img_size, mean, std, transform = preprocessing(model, meta)
-    val_split = args.val_split if args.val_split is not None else float(cfg.get("val_split", 0.0))
-    seed = args.seed if args.seed is not None else int(cfg.get("seed", 0))
-    dataset = build_dataset(
-        args.data,
-        args.split,
-        transform,
-        val_split=val_split,
-        seed=seed,
-        skip_corrupt=args.skip_corrupt,
-        img_size=img_size,
-    )
-    names = meta.get("class_names")
-    if names is not None and list(names) != list(dataset.classes):
-        raise ConfigError(
-            f"--data {args.data} has classes {list(dataset.classes)[:5]}... but {meta.get('path')} "
-            f"was trained on {list(names)[:5]}... ({len(names)} classes): they must match"
-        )
+    img_size, mean, std, dataset = eval_dataset(args, meta, model)
+    seed = args.seed if args.seed is not None else int((meta.get("config") or {}).get("seed", 0))
     if max_images is not None and max_images < len(dataset):
         if max_images < 1:
             raise ConfigError(f"--max-images must be >= 1, got {max_images}")

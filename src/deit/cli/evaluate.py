@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -68,40 +69,41 @@ def load_for_eval(checkpoint: str, model_name: str | None, use_ema: bool = False
     return model.eval(), {"model_spec": spec.to_dict(), "class_names": None, "path": checkpoint}
 
 
+def eval_dataset(args: argparse.Namespace, meta: dict, model: Any) -> tuple[int, tuple, tuple, Any]:
+    """(img_size, mean, std, dataset): ``args.data``'s ``args.split`` preprocessed as the checkpoint was
+    evaluated in training (its image size, statistics, val split and seed unless ``--val-split``/``--seed``
+    override them); the dataset's classes must equal the checkpoint's."""
+    from deit.cli.predict import preprocessing
+    from deit.data import build_dataset
+    from deit.errors import ConfigError
+
+    cfg = meta.get("config") or {}
+    img_size, mean, std, transform = preprocessing(model, meta)
+    val_split = args.val_split if args.val_split is not None else float(cfg.get("val_split", 0.0))
+    seed = args.seed if args.seed is not None else int(cfg.get("seed", 0))
+    dataset = build_dataset(args.data, args.split, transform, val_split=val_split, seed=seed,
+                            skip_corrupt=args.skip_corrupt, img_size=img_size)
+    names = meta.get("class_names")
+    if names is not None and list(names) != list(dataset.classes):
+        raise ConfigError(
+            f"--data {args.data} has classes {list(dataset.classes)[:5]}... but {meta.get('path', 'the checkpoint')} "
+            f"was trained on {list(names)[:5]}... ({len(names)} classes): they must match"
+        )
+    return img_size, mean, std, dataset
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
     from torch.utils.data import DataLoader
 
-    from deit.data import IMAGENET_MEAN, IMAGENET_STD, build_dataset, build_transform
     from deit.distributed import resolve_device
     from deit.engine import evaluate
-    from deit.errors import ConfigError
     from deit.progress import is_interactive
     from deit.teacher import build_teacher
 
     device = resolve_device(args.device)
     model, meta = load_for_eval(args.checkpoint, args.model, args.use_ema)
-    cfg = meta.get("config") or {}
-    img_size = int(meta.get("img_size") or getattr(model, "img_size", None) or 224)
-    mean = tuple(meta.get("data_mean") or IMAGENET_MEAN)
-    std = tuple(meta.get("data_std") or IMAGENET_STD)
-    val_split = args.val_split if args.val_split is not None else float(cfg.get("val_split", 0.0))
-    seed = args.seed if args.seed is not None else int(cfg.get("seed", 0))
-    dataset = build_dataset(
-        args.data,
-        args.split,
-        build_transform(False, img_size, mean, std),
-        val_split=val_split,
-        seed=seed,
-        skip_corrupt=args.skip_corrupt,
-        img_size=img_size,
-    )
-    names = meta.get("class_names")
-    if names is not None and list(names) != list(dataset.classes):
-        raise ConfigError(
-            f"--data {args.data} has classes {list(dataset.classes)[:5]}... but the checkpoint "
-            f"was trained on {list(names)[:5]}... ({len(names)} classes): they must match"
-        )
+    img_size, mean, std, dataset = eval_dataset(args, meta, model)
     num_classes = len(dataset.classes)
     teacher = None
     if args.teacher:
