@@ -81,8 +81,15 @@ def eval_dataset(args: argparse.Namespace, meta: dict, model: Any) -> tuple[int,
     img_size, mean, std, transform = preprocessing(model, meta)
     val_split = args.val_split if args.val_split is not None else float(cfg.get("val_split", 0.0))
     seed = args.seed if args.seed is not None else int(cfg.get("seed", 0))
-    dataset = build_dataset(args.data, args.split, transform, val_split=val_split, seed=seed,
-                            skip_corrupt=args.skip_corrupt, img_size=img_size)
+    dataset = build_dataset(
+        args.data,
+        args.split,
+        transform,
+        val_split=val_split,
+        seed=seed,
+        skip_corrupt=args.skip_corrupt,
+        img_size=img_size,
+    )
     names = meta.get("class_names")
     if names is not None and list(names) != list(dataset.classes):
         raise ConfigError(
