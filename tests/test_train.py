@@ -45,6 +45,24 @@ def train(*args: str) -> int:
     return main(["train", *TINY, *args])
 
 
+def tiny_config(tmp_path: Path, **overrides: object) -> TrainConfig:
+    """One epoch of the distilled nano DeiT on 16-px digits, for in-process Trainer tests."""
+    base = dict(
+        data="digits",
+        model="deit_nano_distilled_patch4_16",
+        img_size=16,
+        batch_size=16,
+        workers=0,
+        epochs=1,
+        warmup_epochs=0,
+        aa="none",
+        repeated_aug=False,
+        output=str(tmp_path / "r"),
+        log_interval=1000,
+    )
+    return TrainConfig(**{**base, **overrides})
+
+
 def weights(run: Path) -> dict[str, torch.Tensor]:
     return load_file(str(run / "model.safetensors"))
 
@@ -113,23 +131,9 @@ def test_resume_equals_uninterrupted_run(tmp_path: Path) -> None:
 
 
 def test_teacher_is_frozen_and_outside_the_student(tmp_path: Path) -> None:
-    cfg = TrainConfig(
-        data="digits",
-        model="deit_nano_distilled_patch4_16",
-        img_size=16,
-        batch_size=16,
-        workers=0,
-        epochs=1,
-        warmup_epochs=0,
-        max_steps_per_epoch=2,
-        aa="none",
-        repeated_aug=False,
-        teacher_model="tiny_cnn",
-        distillation_type="hard",
-        output=str(tmp_path / "r"),
-        log_interval=1000,
+    trainer = Trainer(
+        tiny_config(tmp_path, max_steps_per_epoch=2, teacher_model="tiny_cnn", distillation_type="hard")
     )
-    trainer = Trainer(cfg)
     teacher_params = {id(p) for p in trainer.teacher.parameters()}
     assert teacher_params and not teacher_params & {id(p) for p in trainer.model.parameters()}
     assert not teacher_params & {id(p) for g in trainer.optimizer.param_groups for p in g["params"]}
@@ -141,23 +145,7 @@ def test_teacher_is_frozen_and_outside_the_student(tmp_path: Path) -> None:
 
 
 def test_distilled_student_without_teacher_trains_both_heads(tmp_path: Path) -> None:
-    cfg = TrainConfig(
-        data="digits",
-        model="deit_nano_distilled_patch4_16",
-        img_size=16,
-        batch_size=16,
-        workers=0,
-        epochs=1,
-        warmup_epochs=0,
-        max_steps_per_epoch=1,
-        aa="none",
-        repeated_aug=False,
-        output=str(tmp_path / "r"),
-        mixup=0.0,
-        cutmix=0.0,
-        log_interval=1000,
-    )
-    trainer = Trainer(cfg)
+    trainer = Trainer(tiny_config(tmp_path, max_steps_per_epoch=1, mixup=0.0, cutmix=0.0))
     head_dist = trainer.model.head_dist.weight.detach().clone()
     trainer.fit()
     assert not torch.equal(head_dist, trainer.model.head_dist.weight)
