@@ -63,16 +63,23 @@ def _parse_value(text: str, current: Any) -> Any:
 def settings_from(pairs: list[str], base: DemoSettings) -> DemoSettings:
     known = {f.name: getattr(base, f.name) for f in fields(DemoSettings)}
     changes: dict[str, Any] = {}
-    extra = dict(base.extra)
+    extra, student_extra = dict(base.extra), dict(base.student_extra)
     for pair in pairs:
         key, _, text = pair.partition("=")
-        if key in known and key != "extra":
+        if key in known and key not in ("extra", "student_extra"):
             changes[key] = _parse_value(text, known[key])
-        else:  # any other TrainConfig field, e.g. --set weight_decay=0.1
-            extra[key] = (
-                json.loads(text) if text[:1] in "[{0123456789-" or text in ("true", "false") else text
-            )
-    return replace(base, **changes, extra=tuple(sorted(extra.items())))
+            continue
+        value = json.loads(text) if text[:1] in "[{0123456789-" or text in ("true", "false") else text
+        if key.startswith("student."):  # a TrainConfig field for the students only: --set student.mixup=0.8
+            student_extra[key.removeprefix("student.")] = value
+        else:  # any other TrainConfig field for every run, e.g. --set weight_decay=0.1
+            extra[key] = value
+    return replace(
+        base,
+        **changes,
+        extra=tuple(sorted(extra.items())),
+        student_extra=tuple(sorted(student_extra.items())),
+    )
 
 
 def cpu_seconds() -> float:
@@ -121,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="a DemoSettings field or any TrainConfig field",
+        help="a DemoSettings field, any TrainConfig field (every run) or student.FIELD (students only)",
     )
     p.add_argument("--runs", nargs="+", default=list(RUNS), choices=RUNS)
     p.add_argument("--out", default="/tmp/deit-demo-tune")

@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 import shlex
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -137,8 +138,23 @@ def test_distilled_rows_use_the_teacher_run(tmp_path: Path) -> None:
         cfg = cfgs[f"{kind}_distillation"]
         assert cfg.distillation_type == kind and cfg.model == DEFAULT.student
         assert cfg.teacher_model == str(tmp_path / "teacher" / "last.pt")
-    same = {"epochs", "lr", "batch_size", "img_size", "seed", "drop_path", "smoothing"}
-    assert all(getattr(cfgs["no_distillation"], k) == getattr(cfgs["hard_distillation"], k) for k in same)
+    same = {"epochs", "lr", "batch_size", "img_size", "seed", "drop_path", "smoothing", "mixup", "cutmix"}
+    for run in ("soft_distillation", "hard_distillation"):  # the three students differ only by distillation
+        assert all(getattr(cfgs["no_distillation"], k) == getattr(cfgs[run], k) for k in same)
+
+
+def test_students_are_mixed_and_the_teacher_is_not(tmp_path: Path) -> None:
+    cfgs = build_configs(tmp_path, DEFAULT)
+    assert (cfgs["teacher"].mixup, cfgs["teacher"].cutmix) == (0.0, 0.0)
+    for run in RUNS[1:]:
+        assert (
+            (cfgs[run].mixup, cfgs[run].cutmix)
+            == (DEFAULT.student_mixup, DEFAULT.student_cutmix)
+            == (0.8, 1.0)
+        )
+    tuned = replace(DEFAULT, student_extra=(("mixup_prob", 0.5),))
+    cfgs = build_configs(tmp_path, tuned)
+    assert cfgs["teacher"].mixup_prob == 1.0 and cfgs["hard_distillation"].mixup_prob == 0.5
 
 
 def test_refuses_a_non_empty_out_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -86,6 +86,7 @@ def plot_token_cosine(per_layer: dict[str, Sequence[float]], path: str | Path, t
     for label, values in per_layer.items():
         ax.plot(range(len(values)), values, marker="o", label=label)
     ax.set_xlabel("layer (0 = input of the first block)")
+    ax.xaxis.get_major_locator().set_params(integer=True)  # layers are whole numbers
     ax.set_ylabel("cos(class token, distillation token)")
     ax.set_ylim(min(0.0, min(min(v) for v in per_layer.values()) - 0.05), 1.02)
     ax.axhline(1.0, color="grey", lw=0.5, ls="--")
