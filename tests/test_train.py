@@ -344,3 +344,14 @@ def test_torchrun_two_processes_match_one_process(tmp_path: Path) -> None:
     assert last["val_samples"] == 360  # distributed evaluation counts every held-out sample exactly once
     ref = [json.loads(x) for x in (tmp_path / "one" / "metrics.jsonl").read_text().splitlines()][-1]
     assert last["val_fused_top1"] == pytest.approx(ref["val_fused_top1"], abs=0.3)
+
+
+def test_held_out_split_follows_split_seed_not_seed(tmp_path: Path) -> None:
+    from deit.trainer import build_data
+
+    def val_indices(**kw: object) -> list[int]:
+        return build_data(tiny_config(tmp_path, **kw)).val.indices.tolist()
+
+    base = val_indices(seed=0)
+    assert val_indices(seed=1) == base  # runs with different seeds are scored on the same images
+    assert val_indices(seed=0, split_seed=1) != base

@@ -52,6 +52,11 @@ class TrainConfig:
     # data
     data: str | None = _opt(None, _HELP["data"], "--data", "--data-dir", "--data-path")
     val_split: float = _opt(0.0, "fraction of training images held out for validation when there is no val/")
+    split_seed: int = _opt(
+        0,
+        "seed of the held-out split (--val-split, the digits test split); apart from --seed so that runs "
+        "with different seeds are scored on the same images",
+    )
     skip_corrupt: bool = _opt(False, "skip unreadable images instead of failing")
     workers: int = _opt(4, "data-loader worker processes per process", "-j", "--workers")
     pin_mem: bool = _opt(True, "pin host memory in the data loaders")
@@ -437,7 +442,7 @@ _RULES_TABLE = """
 [0,1] reprob hflip mixup_prob mixup_switch_prob distillation_alpha
 (0,1] decay_rate
 (0,1) model_ema_decay
-[0,2147483648) seed
+[0,2147483648) seed split_seed
 """
 _RULES = {name: ln.split()[0] for ln in _RULES_TABLE.strip().splitlines() for name in ln.split()[1:]}
 

@@ -1,8 +1,8 @@
 """`deit demo`: the paper's distillation results (Table 3, token cosine of Sec. 5.1) in CPU minutes, offline.
 
 Data: scikit-learn's bundled handwritten digits (1,797 real 8x8 images, 10 classes), upsampled to 16 px RGB,
-with the digits loader's stratified held-out test split (20 %, seeded by ``--seed``). Four ordinary
-``deit train`` runs (same engine, losses and models: one :class:`~deit.config.TrainConfig` each, passed to
+with the digits loader's stratified held-out test split (20 %, the same images for every ``--seed``). Four
+ordinary ``deit train`` runs (same engine, losses and models: one :class:`~deit.config.TrainConfig` each, passed to
 :func:`deit.trainer.train`):
 
 1. a small convnet teacher trained on the labels (random crops only: the paper's teacher has its own recipe);
@@ -308,7 +308,9 @@ def evaluate_runs(out: Path, cfgs: dict[str, TrainConfig], device: str = "cpu") 
         model, meta = load_model_from_checkpoint(out / run / "last.pt", map_location=dev)
         img_size = int(meta["img_size"])
         tf = build_transform(False, img_size, meta["data_mean"], meta["data_std"])
-        test = build_dataset(cfg.data, "val", tf, val_split=cfg.val_split, seed=cfg.seed, img_size=img_size)
+        test = build_dataset(
+            cfg.data, "val", tf, val_split=cfg.val_split, seed=cfg.split_seed, img_size=img_size
+        )
         loader = DataLoader(test, batch_size=256, num_workers=0)
         m = evaluate(model, loader, dev)
         metrics[run] = {k: m[k] for k in sorted(m) if k.endswith(("top1", "top5")) or k == "samples"}
@@ -316,7 +318,7 @@ def evaluate_runs(out: Path, cfgs: dict[str, TrainConfig], device: str = "cpu") 
             cosine[run] = token_cosine(model, loader, device=dev).to_dict()
         if not info:
             train = build_dataset(
-                cfg.data, "train", None, val_split=cfg.val_split, seed=cfg.seed, img_size=img_size
+                cfg.data, "train", None, val_split=cfg.val_split, seed=cfg.split_seed, img_size=img_size
             )
             info = {
                 "dataset": "digits (scikit-learn)",

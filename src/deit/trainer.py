@@ -150,7 +150,9 @@ def build_data(cfg: TrainConfig) -> DataBundle:
             hflip=cfg.hflip,
         )
     )
-    common = dict(val_split=cfg.val_split, seed=cfg.seed, skip_corrupt=cfg.skip_corrupt, img_size=img_size)
+    common = dict(
+        val_split=cfg.val_split, seed=cfg.split_seed, skip_corrupt=cfg.skip_corrupt, img_size=img_size
+    )
     train = build_dataset(cfg.data, "train", train_tf, **common)
     val = build_dataset(cfg.data, "val", eval_tf, **common)
     classes = list(train.classes)

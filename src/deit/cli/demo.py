@@ -2,7 +2,7 @@
 
     deit demo                          # ~5 minutes on 2 CPU cores: writes ./deit-demo
     deit demo --quick --out /tmp/demo  # under a minute: a smoke test (accuracies are not meaningful)
-    deit demo --seed 1 --overwrite     # another seed (and held-out split), replacing ./deit-demo
+    deit demo --seed 1 --overwrite     # another seed (same held-out split), replacing ./deit-demo
 
 Trains a convnet teacher, then the same small DeiT student without distillation, with soft and with hard
 distillation (ordinary `deit train` runs), and prints a table laid out like the paper's Table 3 plus the
@@ -27,7 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="run folder (default: ./deit-demo); must be empty or absent unless --overwrite",
     )
     parser.add_argument(
-        "--seed", type=int, default=0, help="seed of every run and of the held-out split (default: 0)"
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of every run (default: 0); the held-out split stays the same",
     )
     parser.add_argument(
         "--device",

@@ -80,7 +80,8 @@ def eval_dataset(args: argparse.Namespace, meta: dict, model: Any) -> tuple[int,
     cfg = meta.get("config") or {}
     img_size, mean, std, transform = preprocessing(model, meta)
     val_split = args.val_split if args.val_split is not None else float(cfg.get("val_split", 0.0))
-    seed = args.seed if args.seed is not None else int(cfg.get("seed", 0))
+    # runs written before split_seed existed split with their training seed
+    seed = args.seed if args.seed is not None else int(cfg.get("split_seed", cfg.get("seed", 0)))
     dataset = build_dataset(
         args.data,
         args.split,
