@@ -28,9 +28,9 @@ import logging
 import shlex
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -289,184 +289,6 @@ def _threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-# ---------------------------------------------------------------------------------------------- evaluation
-def evaluate_runs(out: Path, cfgs: dict[str, TrainConfig], device: str = "cpu") -> tuple[dict, dict, dict]:
-    """(metrics per run, token cosine per distilled run, dataset info): every run's last.pt on the test split."""
-    from torch.utils.data import DataLoader
-
-    from deit.analysis.tokens import token_cosine
-    from deit.checkpoint import load_model_from_checkpoint
-    from deit.data import build_dataset, build_transform
-    from deit.distributed import resolve_device
-    from deit.engine import evaluate
-
-    dev = resolve_device(device)
-    metrics: dict[str, dict] = {}
-    cosine: dict[str, dict] = {}
-    info: dict[str, Any] = {}
-    for run, cfg in cfgs.items():
-        model, meta = load_model_from_checkpoint(out / run / "last.pt", map_location=dev)
-        img_size = int(meta["img_size"])
-        tf = build_transform(False, img_size, meta["data_mean"], meta["data_std"])
-        test = build_dataset(
-            cfg.data, "val", tf, val_split=cfg.val_split, seed=cfg.split_seed, img_size=img_size
-        )
-        loader = DataLoader(test, batch_size=256, num_workers=0)
-        m = evaluate(model, loader, dev)
-        metrics[run] = {k: m[k] for k in sorted(m) if k.endswith(("top1", "top5")) or k == "samples"}
-        if getattr(model, "distilled", False):
-            cosine[run] = token_cosine(model, loader, device=dev).to_dict()
-        if not info:
-            train = build_dataset(
-                cfg.data, "train", None, val_split=cfg.val_split, seed=cfg.split_seed, img_size=img_size
-            )
-            info = {
-                "dataset": "digits (scikit-learn)",
-                "train_images": len(train),
-                "test_images": len(test),
-                "img_size": img_size,
-                "classes": len(test.classes),
-            }
-    return metrics, cosine, info
-
-
-def _row(key: str, method: str, run: str, output: str, metrics: dict, cfg: TrainConfig) -> dict:
-    label = cfg.distillation_type == "none" or cfg.distillation_alpha < 1
-    return {
-        "key": key,
-        "method": method,
-        "run": run,
-        "model": cfg.model,
-        "output": output,
-        "label": label,
-        "teacher": cfg.distillation_type != "none",
-        "top1": metrics[run][f"{output}_top1"],
-        "top5": metrics[run][f"{output}_top5"],
-    }
-
-
-def build_table(
-    cfgs: dict[str, TrainConfig], metrics: dict, cosine: dict, info: dict, settings: DemoSettings, seed: int
-) -> dict:
-    """The table as plain data (what ``table.json`` holds): rows in the order of the paper's Table 3."""
-    c = cfgs
-    rows = [
-        _row(
-            "teacher", f"teacher: {c['teacher'].model} (convnet)", "teacher", "fused", metrics, c["teacher"]
-        ),
-        _row(
-            "no_distillation",
-            "DeiT, no distillation",
-            "no_distillation",
-            "fused",
-            metrics,
-            c["no_distillation"],
-        ),
-    ]
-    for kind in ("soft", "hard"):
-        run = f"{kind}_distillation"
-        for output, name in (
-            ("cls", "class embedding"),
-            ("dist", "distil. embedding"),
-            ("fused", "class+distillation"),
-        ):
-            rows.append(
-                _row(f"{kind}_{output}", f"DeiT-distilled, {kind}: {name}", run, output, metrics, c[run])
-            )
-    return {
-        "format": "deit-demo-v1",
-        "seed": seed,
-        "data": info,
-        "settings": _plain(asdict(settings)),
-        "rows": rows,
-        "token_cosine": cosine,
-        "checks": {
-            "hard_fused_beats_no_distillation": _get(rows, "hard_fused") > _get(rows, "no_distillation"),
-            "hard_cosine_rises_below_1": _rises_below_one(cosine["hard_distillation"]["per_layer"]),
-        },
-    }
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _get(rows: Sequence[dict], key: str) -> float:
-    return next(r["top1"] for r in rows if r["key"] == key)
-
-
-def _rises_below_one(per_layer: Sequence[float]) -> bool:
-    return per_layer[-1] > per_layer[0] and max(per_layer) < 1.0
-
-
-def format_table(table: dict) -> str:
-    """Markdown: the accuracy table, laid out like the paper's Table 3, then the per-layer token cosine."""
-    d = table["data"]
-    lines = [
-        f"DeiT distillation demo: {d['dataset']}, {d['train_images']} train / {d['test_images']} held-out "
-        f"test images, {d['img_size']} px, seed {table['seed']}",
-        "",
-        "| method | student | label | teacher | test top-1 (%) |",
-        "|---|---|:---:|:---:|---:|",
-    ]
-    for r in table["rows"]:
-        model = "" if r["key"] == "teacher" else r["model"]
-        lines.append(
-            f"| {r['method']} | {model} | {'yes' if r['label'] else '-'} | "
-            f"{'yes' if r['teacher'] else '-'} | {r['top1']:.2f} |"
-        )
-    hard = table["token_cosine"]["hard_distillation"]
-    per_layer = hard["per_layer"]
-    lines += [
-        "",
-        "cos(class token, distillation token) of the hard-distilled student, mean over "
-        f"{hard['samples']} test images:",
-        "",
-        "| layer | " + " | ".join(["input"] + [f"block {i}" for i in range(1, len(per_layer))]) + " |",
-        "|---|" + "---:|" * len(per_layer),
-        "| cosine | " + " | ".join(f"{v:.3f}" for v in per_layer) + " |",
-        "",
-        f"class and distillation heads agree on {100 * hard['head_agreement']:.1f}% of the test images.",
-    ]
-    checks, rows = table["checks"], table["rows"]
-    lines.append(
-        f"the paper's claims on this run: hard-distilled class+distillation ({_get(rows, 'hard_fused'):.2f}) "
-        f"> no distillation ({_get(rows, 'no_distillation'):.2f}): "
-        f"{'yes' if checks['hard_fused_beats_no_distillation'] else 'no'}; the cosine rises with depth and "
-        f"stays < 1 ({per_layer[0]:.3f} -> {per_layer[-1]:.3f}): "
-        f"{'yes' if checks['hard_cosine_rises_below_1'] else 'no'}"
-    )
-    return "\n".join(lines) + "\n"
-
-
-# --------------------------------------------------------------------------------------------------- plots
-def plot_demo_curves(out: Path, runs: Sequence[str], path: Path) -> Path:
-    """Training loss and held-out top-1 per epoch of every run in one figure (display only: no selection)."""
-    from deit.checkpoint import read_jsonl
-    from deit.plots import _pyplot
-
-    plt = _pyplot()
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
-    for run in runs:
-        rec = read_jsonl(out / run / "metrics.jsonl")
-        ax_loss.plot([r["epoch"] for r in rec], [r["train_loss"] for r in rec], label=TITLES[run])
-        ev = [r for r in rec if "val_top1" in r]
-        ax_acc.plot([r["epoch"] for r in ev], [r["val_top1"] for r in ev], label=TITLES[run])
-    ax_loss.set(xlabel="epoch", ylabel="training loss (each run's own objective)")
-    ax_acc.set(xlabel="epoch", ylabel="held-out top-1 (%), fused output")
-    ax_acc.set_ylim(bottom=max(0.0, ax_acc.get_ylim()[0]))
-    ax_acc.legend(fontsize=8)
-    fig.suptitle("deit demo: training curves (digits)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
 # ------------------------------------------------------------------------------------------------ the demo
 def check_output(out: Path, overwrite: bool) -> None:
     """Refuse a non-empty output folder unless ``overwrite`` (as ``deit train`` refuses a used run folder)."""
@@ -490,6 +312,7 @@ def run_demo(
     """Train the four runs, evaluate them, write the run folder; return the table dict (``table.json``)."""
     out = Path(out)
     check_output(out, overwrite)
+    from deit.demo_report import build_table, evaluate_runs, format_table, plot_demo_curves
     from deit.trainer import train
 
     settings = settings or (QUICK if quick else DEFAULT)
@@ -533,8 +356,6 @@ __all__ = [
     "RUNS",
     "DemoSettings",
     "build_configs",
-    "build_table",
-    "format_table",
     "run_demo",
     "train_args",
     "train_command",

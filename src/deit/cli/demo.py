@@ -68,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         threads=min(threads, os.cpu_count() or threads),
     )
-    from deit.demo import RUNS, format_table
+    from deit.demo import RUNS
+    from deit.demo_report import format_table
 
     print()
     print(format_table(table), end="")
