@@ -531,6 +531,7 @@ VALID = {  # value ranges from the paper / timm semantics, written independently
     "amp": st.sampled_from(["auto", "none", "bf16", "fp16"]),
     "device": st.sampled_from(["auto", "cpu", "cuda", "cuda:1", "mps"]),
     "seed": st.integers(0, 2**31 - 1),
+    "threads": st.none() | st.integers(1, 64),
     "split_seed": st.integers(0, 2**31 - 1),
 }
 DISTILL = st.sampled_from(

@@ -355,3 +355,14 @@ def test_held_out_split_follows_split_seed_not_seed(tmp_path: Path) -> None:
     base = val_indices(seed=0)
     assert val_indices(seed=1) == base  # runs with different seeds are scored on the same images
     assert val_indices(seed=0, split_seed=1) != base
+
+
+def test_threads_flag_is_recorded_and_restored(tmp_path: Path) -> None:
+    from deit.config import load_config_file
+    from deit.trainer import train
+
+    before = torch.get_num_threads()
+    train(tiny_config(tmp_path, threads=2, max_steps_per_epoch=2, model="deit_nano_patch4_16"))
+    assert torch.get_num_threads() == before  # train() runs inside other programs: it must not leak
+    assert load_config_file(tmp_path / "r" / "config.yaml").threads == 2
+    assert main(["train", "--data", "digits", "--threads", "0", "--output", str(tmp_path / "bad")]) == 2

@@ -136,6 +136,9 @@ class TrainConfig:
     compile: bool = _opt(False, "torch.compile the student")
     channels_last: bool = _opt(False, "channels-last memory format")
     device: str = _opt("auto", "auto, cpu, cuda, cuda:N or mps")
+    threads: int | None = _opt(
+        None, "torch CPU threads per process (default: torch's choice); tiny models on few cores: try 1"
+    )
     seed: int = _opt(0, "random seed (each process adds its rank)")
     deterministic: bool = _opt(False, "deterministic algorithms (slower)")
     dist_eval: bool = _opt(True, "shard evaluation across processes")
@@ -436,7 +439,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
 _RULES_TABLE = """
 >=0 workers weight_decay warmup_epochs warmup_lr min_lr color_jitter mixup cutmix skip_nonfinite
 >=1 img_size num_classes epochs batch_size accum_steps recount num_repeats max_steps_per_epoch
->=1 eval_interval save_interval log_interval
+>=1 eval_interval save_interval log_interval threads
 >0 lr opt_eps clip_grad decay_epochs distillation_tau
 [0,1) val_split drop drop_path momentum smoothing
 [0,1] reprob hflip mixup_prob mixup_switch_prob distillation_alpha

@@ -633,8 +633,13 @@ class Trainer:
 def train(cfg: TrainConfig) -> dict:
     """Run one training job described by ``cfg``; returns the final metrics and the run folder."""
     trainer = None
+    cfg = validate(cfg)
+    threads_before = torch.get_num_threads()
+    if cfg.threads:  # restored afterwards: train() also runs inside other programs (deit demo, tests)
+        torch.set_num_threads(cfg.threads)
     try:
         trainer = Trainer(cfg)
         return trainer.fit()
     finally:
         cleanup()
+        torch.set_num_threads(threads_before)
