@@ -14,42 +14,33 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import torch
 
 from deit.checkpoint import load_model_from_checkpoint
-from deit.data import build_dataset, build_transform
-from deit.data.mixup import build_mixup
-from deit.demo import DEFAULT
+from deit.demo import DEFAULT, build_configs
+from deit.trainer import build_batch_mixup, build_data, seed_everything
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("teacher", help="the demo teacher's checkpoint (DEMO_OUT/teacher/last.pt)")
-    p.add_argument("--seed", type=int, default=0, help="the demo's --seed (selects the same training split)")
-    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--seed", type=int, default=0, help="the demo's --seed (orders and augments the batches)")
+    p.add_argument(
+        "--epochs", type=int, default=10, help="passes over the training split (Mixup draws one λ per batch)"
+    )
     args = p.parse_args(argv)
-    torch.manual_seed(args.seed)
+    seed_everything(args.seed)  # torch: batch order and crops; numpy: the Mixup/CutMix draws
     torch.set_num_threads(1)
-    teacher, meta = load_model_from_checkpoint(args.teacher)
+    teacher, _ = load_model_from_checkpoint(args.teacher)
     teacher.eval()
-    size = int(meta["img_size"])
-    tf = build_transform(
-        True,
-        size,
-        meta["data_mean"],
-        meta["data_std"],
-        auto_augment=None,
-        reprob=0.0,
-        color_jitter=0.0,
-        hflip=DEFAULT.hflip,
-    )
-    train = build_dataset("digits", "train", tf, val_split=0.2, seed=args.seed, img_size=size)
-    loader = torch.utils.data.DataLoader(train, batch_size=DEFAULT.batch_size, shuffle=True, drop_last=True)
-    mixup = build_mixup(
-        DEFAULT.student_mixup, DEFAULT.student_cutmix, label_smoothing=DEFAULT.smoothing, num_classes=10
-    )
-    assert mixup is not None
+    # the hard-distilled student's own config: its training split, transforms and Mixup/CutMix
+    cfg = build_configs(Path(args.teacher).parent.parent, DEFAULT, args.seed)["hard_distillation"]
+    data = build_data(cfg)
+    mixup = build_batch_mixup(cfg, len(data.classes))
+    assert mixup is not None, "the demo's students are trained with Mixup/CutMix"
+    loader = torch.utils.data.DataLoader(data.train, batch_size=cfg.batch_size, shuffle=True, drop_last=True)
     n = crop_diff = mixed_diff = 0
     with torch.no_grad():
         for _ in range(args.epochs):

@@ -33,6 +33,7 @@ from deit.data import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     DistributedEvalSampler,
+    OddBatchMixup,
     RepeatAugSampler,
     build_dataset,
     build_mixup,
@@ -164,6 +165,22 @@ def build_data(cfg: TrainConfig) -> DataBundle:
     if cfg.num_classes is not None and cfg.num_classes != len(classes):
         raise ConfigError(f"--num-classes {cfg.num_classes} but --data {cfg.data} has {len(classes)} classes")
     return DataBundle(train, val, classes, img_size, tuple(mean), tuple(std))
+
+
+def build_batch_mixup(cfg: TrainConfig, num_classes: int) -> OddBatchMixup | None:
+    """The Mixup/CutMix that ``cfg`` asks for (applied to whole batches by the engine), or None."""
+    if cfg.mixup_prob <= 0 or (cfg.mixup <= 0 and cfg.cutmix <= 0 and cfg.cutmix_minmax is None):
+        return None
+    return build_mixup(
+        cfg.mixup,
+        cfg.cutmix,
+        cfg.mixup_switch_prob,
+        cfg.mixup_mode,
+        cfg.smoothing,
+        num_classes,
+        prob=cfg.mixup_prob,
+        cutmix_minmax=cfg.cutmix_minmax,
+    )
 
 
 @contextlib.contextmanager
@@ -313,18 +330,7 @@ class Trainer:
             cfg.decay_epochs,
             cfg.decay_rate,
         )
-        self.mixup = None
-        if cfg.mixup_prob > 0 and (cfg.mixup > 0 or cfg.cutmix > 0 or cfg.cutmix_minmax is not None):
-            self.mixup = build_mixup(
-                cfg.mixup,
-                cfg.cutmix,
-                cfg.mixup_switch_prob,
-                cfg.mixup_mode,
-                cfg.smoothing,
-                num_classes,
-                prob=cfg.mixup_prob,
-                cutmix_minmax=cfg.cutmix_minmax,
-            )
+        self.mixup = build_batch_mixup(cfg, num_classes)
         self.criterion = DistillationLoss(
             build_base_criterion(self.mixup is not None, cfg.smoothing),
             cfg.distillation_type,
