@@ -276,19 +276,6 @@ def _progress(cfgs: dict[str, TrainConfig]) -> Iterator[Progress]:
         logger.removeFilter(progress)
 
 
-@contextmanager
-def _threads(n: int | None) -> Iterator[None]:
-    import torch
-
-    before = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 # ------------------------------------------------------------------------------------------------ the demo
 def check_output(out: Path, overwrite: bool) -> None:
     """Refuse a non-empty output folder unless ``overwrite`` (as ``deit train`` refuses a used run folder)."""
@@ -313,14 +300,14 @@ def run_demo(
     out = Path(out)
     check_output(out, overwrite)
     from deit.demo_report import build_table, evaluate_runs, format_table, plot_demo_curves
-    from deit.trainer import train
+    from deit.trainer import cpu_threads, train
 
     settings = settings or (QUICK if quick else DEFAULT)
     cfgs = build_configs(out, settings, seed, device, overwrite)
     out.mkdir(parents=True, exist_ok=True)
     write_commands(cfgs, out / "commands.sh")
     t0 = time.perf_counter()
-    with _threads(threads), _progress(cfgs) as progress:
+    with cpu_threads(threads), _progress(cfgs) as progress:
         for run, cfg in cfgs.items():
             detail = cfg.model + (f", teacher {cfg.teacher_model}" if cfg.teacher_model else "")
             progress.start(run, detail)

@@ -636,16 +636,26 @@ class Trainer:
         ckpt.export_model(self.model.state_dict(), meta, self.run.root)
 
 
+@contextlib.contextmanager
+def cpu_threads(n: int | None) -> Iterator[None]:
+    """torch's CPU threads set to ``n`` (None: unchanged) inside the block, restored after it: training also
+    runs inside other programs (``deit demo``, tests)."""
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def train(cfg: TrainConfig) -> dict:
     """Run one training job described by ``cfg``; returns the final metrics and the run folder."""
     trainer = None
     cfg = validate(cfg)
-    threads_before = torch.get_num_threads()
-    if cfg.threads:  # restored afterwards: train() also runs inside other programs (deit demo, tests)
-        torch.set_num_threads(cfg.threads)
     try:
-        trainer = Trainer(cfg)
-        return trainer.fit()
+        with cpu_threads(cfg.threads):
+            trainer = Trainer(cfg)
+            return trainer.fit()
     finally:
         cleanup()
-        torch.set_num_threads(threads_before)
