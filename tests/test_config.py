@@ -46,16 +46,16 @@ def write(tmp: Path, text: str, name: str = "r.yaml") -> Path:
     return path
 
 
-def test_defaults_are_the_official_recipe() -> None:
+def test_defaults_leave_the_recipe_fields_to_the_recipe_and_paper_is_table_9() -> None:
+    from deit.auto_recipe import RECIPE_FIELDS, DataStats, resolve_recipe
+
     c = TrainConfig()
-    assert (c.epochs, c.batch_size, c.lr, c.weight_decay, c.opt, c.sched) == (
-        300,
-        64,
-        5e-4,
-        0.05,
-        "adamw",
-        "cosine",
-    )
+    assert c.recipe == "auto" and all(getattr(c, name) is None for name in RECIPE_FIELDS)
+    assert (c.weight_decay, c.opt, c.sched) == (0.05, "adamw", "cosine")
+    stats = DataStats(num_images=1000, num_classes=10, min_per_class=100, img_size=32)
+    c, _, _ = resolve_recipe(dataclasses.replace(c, recipe="paper"), stats, world_size=16)
+    assert (c.epochs, c.batch_size, c.lr, c.lr_base, c.lr_base_size) == (300, 64, None, 5e-4, 512)
+    assert c.actual_lr(16) == pytest.approx(1e-3)  # Table 9: 5e-4 x 1024 / 512
     assert (c.warmup_epochs, c.warmup_lr, c.min_lr, c.smoothing, c.drop_path, c.reprob) == (
         5,
         1e-6,
@@ -91,7 +91,7 @@ def test_precedence_defaults_recipe_flags(tmp_path: Path) -> None:
     recipe = write(tmp_path, "lr: 1.0e-3\nepochs: 10\nwarmup_epochs: 2\nmodel: deit_small_patch16_224\n")
     c = parse("-c", str(recipe), "--data", "d", "--epochs", "20")
     assert (c.lr, c.epochs, c.warmup_epochs, c.model) == (1e-3, 20, 2, "deit_small_patch16_224")
-    assert c.batch_size == 64  # untouched default
+    assert c.batch_size is None  # untouched default: the recipe decides
     # a flag equal to the default still beats the recipe
     assert parse("-c", str(recipe), "--data", "d", "--lr", "5e-4").lr == 5e-4
 
@@ -119,7 +119,7 @@ def test_precedence_defaults_recipe_flags(tmp_path: Path) -> None:
         (["--no-pin-mem"], "pin_mem", False),
         (["--no-repeated-aug"], "repeated_aug", False),
         (["--repeated-aug"], "repeated_aug", True),
-        (["--no-lr-scale"], "lr_scale", False),
+        (["--lr-base", "1e-3"], "lr_base", 1e-3),
         (["--model-ema"], "model_ema", True),
         (["--clip-grad", "none"], "clip_grad", None),
         (["--cutmix-minmax", "0.2", "0.8"], "cutmix_minmax", (0.2, 0.8)),
@@ -250,7 +250,7 @@ def test_expected_recipes_are_shipped() -> None:
         "deit_base_distilled_imagenet",
     } <= set(list_recipes())
     base = load_config("deit_base_finetune_384", {"data": "x"})
-    assert (base.lr, base.weight_decay, base.epochs, base.min_lr, base.img_size) == (
+    assert (base.lr_base, base.weight_decay, base.epochs, base.min_lr, base.img_size) == (
         5e-6,
         1e-8,
         30,
@@ -275,7 +275,7 @@ def test_expected_recipes_are_shipped() -> None:
         ({"mixup": -1}, "--mixup"),
         ({"distillation_alpha": 2}, "--distillation-alpha"),
         ({"distillation_tau": 0}, "--distillation-tau"),
-        ({"warmup_epochs": 10, "epochs": 5}, "--warmup-epochs"),
+        ({"lr": 1e-3, "lr_base": 5e-4}, "--lr"),
         ({"distillation_type": "hard"}, "--distillation-type"),
         ({"teacher_model": "regnety_160"}, "--distillation-type hard"),
         ({"amp": "fp16", "device": "cpu"}, "--amp"),
@@ -335,9 +335,11 @@ def test_round_trip(tmp_path: Path) -> None:
 
 
 def test_helpers_and_help_text() -> None:
-    c = TrainConfig(batch_size=128, accum_steps=2)
-    assert c.scaled_lr(4) == pytest.approx(5e-4 * 128 * 4 * 2 / 512) and c.global_batch_size(4) == 1024
-    assert dataclasses.replace(c, lr_scale=False).scaled_lr(8) == 5e-4
+    c = TrainConfig(batch_size=128, accum_steps=2, lr_base=5e-4)
+    assert c.actual_lr(4) == pytest.approx(5e-4 * 128 * 4 * 2 / 512) and c.global_batch_size(4) == 1024
+    assert dataclasses.replace(c, lr=5e-4, lr_base=None).actual_lr(8) == 5e-4  # --lr is the rate used
+    with pytest.raises(ConfigError, match="--lr"):
+        TrainConfig().actual_lr()
     assert (c.resolve_amp("cuda"), c.resolve_amp("cpu"), TrainConfig(amp="fp16").resolve_amp("cpu")) == (
         "bf16",
         "none",
@@ -490,7 +492,7 @@ def _floats(lo: float, hi: float) -> st.SearchStrategy[float]:
 
 VALID = {  # value ranges from the paper / timm semantics, written independently of deit.config
     **dict.fromkeys(
-        "skip_corrupt pin_mem overwrite lr_scale repeated_aug model_ema compile augment".split(),
+        "skip_corrupt pin_mem overwrite model_ema compile augment".split(),
         st.booleans(),
     ),
     **dict.fromkeys("channels_last deterministic dist_eval tensorboard".split(), st.booleans()),
@@ -510,17 +512,21 @@ VALID = {  # value ranges from the paper / timm semantics, written independently
     "finetune": st.none() | st.just("w.pth"),
     "output": st.sampled_from(["runs/x", "out"]),
     "resume": st.sampled_from([None, "auto", "runs/x/last.pt"]),
-    "epochs": st.integers(1, 1000),
-    "batch_size": st.integers(1, 4096),
+    "recipe": st.sampled_from(["auto", "paper"]),
+    "repeated_aug": st.none() | st.booleans(),
+    "epochs": st.none() | st.integers(1, 1000),
+    "batch_size": st.none() | st.integers(1, 4096),
+    "lr_base": st.none() | _floats(1e-9, 10),
+    "lr_base_size": st.integers(1, 4096),
     "opt": st.sampled_from(["adamw", "sgd"]),
-    "lr": _floats(1e-9, 10),
+    "lr": st.none() | _floats(1e-9, 10),
     "opt_eps": _floats(1e-12, 1e-3),
     "clip_grad": st.none() | _floats(1e-3, 100),
     "sched": st.sampled_from(["cosine", "step", "constant"]),
-    "warmup_epochs": st.integers(0, 1000),
+    "warmup_epochs": st.none() | st.integers(0, 1000),
     "decay_epochs": _floats(0.1, 100),
     "decay_rate": _floats(0.01, 1),
-    "aa": st.sampled_from(["rand-m9-mstd0.5-inc1", "none", "v0"]),
+    "aa": st.sampled_from([None, "rand-m9-mstd0.5-inc1", "none", "v0"]),
     "train_interpolation": st.sampled_from(["bicubic", "bilinear", "random"]),
     "remode": st.sampled_from(["pixel", "rand", "const"]),
     "cutmix_minmax": st.none() | st.tuples(_floats(0, 0.5), _floats(0.51, 1)),
@@ -550,8 +556,8 @@ def _argv(values: dict) -> list[str]:
     argv: list[str] = []
     for name, value in values.items():
         flag = FLAGS[name][-1]
-        if name == "cutmix_minmax" and value is None:
-            continue  # nargs=2: left at its default (None)
+        if name in ("cutmix_minmax", "aa") and value is None:
+            continue  # nargs=2 / 'none' is a value of --aa: left at its default (None)
         if isinstance(value, bool):
             argv.append(flag if value else "--no-" + flag[2:])
         elif isinstance(value, tuple):
@@ -572,7 +578,8 @@ def _argv(values: dict) -> list[str]:
 )
 @given(values=st.fixed_dictionaries(VALID), distill=DISTILL)
 def test_valid_configs_are_never_rejected(values: dict, distill: tuple) -> None:
-    values["warmup_epochs"] = min(values["warmup_epochs"], values["epochs"])
+    if values["lr"] is not None:
+        values["lr_base"] = None  # --lr and --lr-base are exclusive
     if values["amp"] == "fp16" and values["device"] == "cpu":
         values["amp"] = "bf16"
     values.update(zip(("distillation_type", "teacher_model", "teacher_weights"), distill))

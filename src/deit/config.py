@@ -1,8 +1,10 @@
 """Training configuration: one flat dataclass, the argparse flags generated from it, YAML recipes, validation.
 
 Precedence: dataclass defaults < recipe YAML (``-c/--config``) < flags given on the command line.
-Defaults follow the official DeiT ``main.py`` / paper Table 9. ``lr`` is the reference rate for a global
-batch of 512 and is scaled linearly (``TrainConfig.scaled_lr``) unless ``--no-lr-scale``.
+Fields marked "(default: recipe)" are ``None`` until :func:`deit.auto_recipe.resolve_recipe` fills them
+from ``--recipe``: ``auto`` derives them from the dataset, the model and the world size; ``paper`` is Table 9.
+``--lr`` is the learning rate actually used (timm's convention); ``--lr-base`` is a reference rate scaled by
+global batch / ``--lr-base-size`` (the paper's 5e-4 x batch/512 rule).
 Every user error is a :class:`deit.errors.ConfigError` whose message names the key (``--flag`` form).
 """
 
@@ -27,7 +29,7 @@ import yaml
 from deit.errors import ConfigError
 
 RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
-REFERENCE_BATCH = 512  # lr is given for this global batch (official DeiT linear scaling rule)
+RECIPE_CHOICES = ["auto", "paper"]
 
 
 def _opt(default: Any, doc: str, *flags: str, **meta: Any) -> Any:
@@ -41,7 +43,13 @@ _HELP = {
     "soft_normalization": "soft KL normalisation: 'official' (sum / numel, as the official code) or 'batchmean'",
     "amp": "mixed precision: auto = bf16 on CUDA, none elsewhere; --amp alone = bf16",
     "distill": "distillation loss: hard (teacher's argmax as label, the paper's best) or soft (KL)",
+    "recipe": "where unset hyper-parameters come from: auto (derived from the dataset, model and world size; "
+    "printed at start with the reasons) or paper (Table 9 exactly)",
+    "lr": "learning rate actually used (default: recipe; auto and paper print the value at start)",
+    "lr_base": "reference learning rate for a global batch of --lr-base-size, scaled linearly "
+    "(the paper: --lr-base 5e-4 with --lr-base-size 512); exclusive with --lr",
 }
+RECIPE = " (default: recipe)"
 _DISTILL = ["none", "soft", "hard"]
 
 
@@ -65,28 +73,30 @@ class TrainConfig:
     model: str = _opt("deit_tiny_distilled_patch16_224", "student model name (see `deit models`)")
     num_classes: int | None = _opt(None, "number of classes (default: from the dataset)")
     drop: float = _opt(0.0, "dropout rate")
-    drop_path: float = _opt(0.1, "stochastic depth rate")
+    drop_path: float | None = _opt(None, "stochastic depth rate" + RECIPE)
     finetune: str | None = _opt(None, "weights to start from (checkpoint, official .pth or timm state dict)")
     # output
     output: str = _opt("runs/deit", "run folder", "--output", "--output-dir")
     resume: str | None = _opt(None, _HELP["resume"], nargs="?", const="auto", metavar="CKPT")
     overwrite: bool = _opt(False, "allow writing into a non-empty run folder without resuming")
     # optimization
-    epochs: int = _opt(300, "training epochs")
-    batch_size: int = _opt(64, "batch size per process", "-b", "--batch-size")
+    recipe: str = _opt("auto", _HELP["recipe"], choices=RECIPE_CHOICES)
+    epochs: int | None = _opt(None, "training epochs" + RECIPE)
+    batch_size: int | None = _opt(None, "batch size per process" + RECIPE, "-b", "--batch-size")
     accum_steps: int = _opt(1, "gradient accumulation steps", "--grad-accum-steps")
     opt: str = _opt("adamw", "optimizer", choices=["adamw", "sgd"])
-    lr: float = _opt(
-        5e-4, "lr for a global batch of 512, scaled by global_batch*accum/512 unless --no-lr-scale"
-    )
-    lr_scale: bool = _opt(True, "apply the linear lr scaling rule")
+    lr: float | None = _opt(None, _HELP["lr"])
+    lr_base: float | None = _opt(None, _HELP["lr_base"])
+    lr_base_size: int = _opt(512, "global batch size at which --lr-base applies")
     weight_decay: float = _opt(0.05, "weight decay (not applied to biases, norms, tokens, pos_embed)")
     opt_eps: float = _opt(1e-8, "optimizer epsilon")
     momentum: float = _opt(0.9, "SGD momentum")
     clip_grad: float | None = _opt(None, "clip the gradient norm to this value (default: no clipping)")
     # schedule
     sched: str = _opt("cosine", "learning-rate schedule", choices=["cosine", "step", "constant"])
-    warmup_epochs: int = _opt(5, "linear warmup epochs")
+    warmup_epochs: int | None = _opt(
+        None, "linear warmup epochs; shortened (with a warning) when longer than the run" + RECIPE
+    )
     warmup_lr: float = _opt(1e-6, "learning rate at the start of warmup")
     min_lr: float = _opt(1e-5, "final learning rate of the cosine schedule")
     decay_epochs: float = _opt(30.0, "step schedule: epochs between decays")
@@ -94,11 +104,15 @@ class TrainConfig:
     # augmentation
     smoothing: float = _opt(0.1, "label smoothing")
     color_jitter: float = _opt(0.3, "color jitter strength (timm ignores it when --aa is active)")
-    aa: str = _opt("rand-m9-mstd0.5-inc1", "timm auto-augment policy ('none' disables)")
+    aa: str | None = _opt(
+        None,
+        "timm auto-augment policy, e.g. rand-m9-mstd0.5-inc1 ('none' disables)" + RECIPE,
+        none_is_value=True,  # 'none' means no auto-augment, not "unset"
+    )
     train_interpolation: str = _opt(
         "bicubic", "resize interpolation", choices=["bicubic", "bilinear", "random"]
     )
-    reprob: float = _opt(0.25, "random erasing probability")
+    reprob: float | None = _opt(None, "random erasing probability" + RECIPE)
     hflip: float = _opt(
         0.5, "horizontal flip probability (0 for classes that are not mirror-invariant, e.g. digits)"
     )
@@ -109,10 +123,10 @@ class TrainConfig:
     )
     remode: str = _opt("pixel", "random erasing fill mode", choices=["pixel", "rand", "const"])
     recount: int = _opt(1, "random erasing count")
-    repeated_aug: bool = _opt(True, "repeated augmentation sampler (Hoffer et al.)")
+    repeated_aug: bool | None = _opt(None, "repeated augmentation sampler (Hoffer et al.)" + RECIPE)
     num_repeats: int = _opt(3, "repeats per image for --repeated-aug")
-    mixup: float = _opt(0.8, "mixup alpha (0 disables)")
-    cutmix: float = _opt(1.0, "cutmix alpha (0 disables)")
+    mixup: float | None = _opt(None, "mixup alpha (0 disables)" + RECIPE)
+    cutmix: float | None = _opt(None, "cutmix alpha (0 disables)" + RECIPE)
     cutmix_minmax: tuple[float, float] | None = _opt(None, "cutmix min/max area ratio (overrides --cutmix)")
     mixup_prob: float = _opt(1.0, "probability of applying mixup or cutmix to a batch")
     mixup_switch_prob: float = _opt(0.5, "probability of cutmix instead of mixup when both are enabled")
@@ -163,9 +177,13 @@ class TrainConfig:
     def global_batch_size(self, world_size: int = 1) -> int:
         return self.batch_size * world_size * self.accum_steps
 
-    def scaled_lr(self, world_size: int = 1) -> float:
-        """The learning rate actually used: ``lr * global_batch * accum / 512`` unless ``lr_scale`` is off."""
-        return self.lr * self.global_batch_size(world_size) / REFERENCE_BATCH if self.lr_scale else self.lr
+    def actual_lr(self, world_size: int = 1) -> float:
+        """The learning rate used: ``--lr``, else ``--lr-base`` x global batch (with accumulation) / ``--lr-base-size``."""
+        if self.lr is not None:
+            return self.lr
+        if self.lr_base is None:
+            raise ConfigError("--lr: not set and no --lr-base; resolve the recipe first (deit.auto_recipe)")
+        return self.lr_base * self.global_batch_size(world_size) / self.lr_base_size
 
     def resolve_amp(self, device_type: str) -> str:
         """'none', 'bf16' or 'fp16' for a torch device type ('cuda', 'cpu', 'mps')."""
@@ -174,7 +192,7 @@ class TrainConfig:
         return self.amp
 
 
-_SECTION_STARTS = "data model output epochs sched smoothing teacher_model model_ema amp eval_interval".split()
+_SECTION_STARTS = "data model output recipe sched smoothing teacher_model model_ema amp eval_interval".split()
 _SECTION_TITLES = "data model output optimizer schedule augmentation distillation EMA runtime logging".split()
 _SECTIONS = dict(zip(_SECTION_STARTS, _SECTION_TITLES))  # first field of a section -> title
 _NONE_WORDS = {"none", "null", ""}
@@ -252,7 +270,8 @@ def _to_float(value: Any) -> float | None:
 
 def _coerce(spec: _Spec, value: Any, where: str) -> Any:
     """Check/convert one value to the field's type; ``where`` prefixes the error message."""
-    if value is None or (spec.optional and isinstance(value, str) and value.strip().lower() in _NONE_WORDS):
+    none_word = isinstance(value, str) and value.strip().lower() in _NONE_WORDS
+    if value is None or (spec.optional and none_word and not spec.meta.get("none_is_value")):
         if spec.optional:
             return None
     elif spec.kind is bool:
@@ -294,12 +313,25 @@ def _unknown_key(key: Any, source: str) -> ConfigError:
     return ConfigError(f"{source}: unknown key {_show(key)}{hint}")
 
 
+def _upgrade_legacy(data: Mapping[Any, Any]) -> dict[Any, Any]:
+    """Configs written before ``--lr`` meant the rate used: ``lr`` + ``lr_scale: true`` was a reference rate
+    for a global batch of 512, which is ``lr_base`` now."""
+    data = dict(data)
+    for key in ("lr_scale", "lr-scale"):
+        if key in data:
+            scale = data.pop(key)
+            if scale is True and data.get("lr") is not None and "lr_base" not in data:
+                data["lr_base"] = data.pop("lr")
+    return data
+
+
 def _values_from_mapping(data: Any, source: str) -> dict[str, Any]:
     """Validate keys and types of a flat mapping (YAML file, dict); return field name → typed value."""
     if not isinstance(data, Mapping):
         raise ConfigError(
             f"{source}: expected a mapping of option names to values, not {type(data).__name__}"
         )
+    data = _upgrade_legacy(data)
     values: dict[str, Any] = {}
     seen: dict[str, Any] = {}
     for key, value in data.items():
@@ -395,7 +427,8 @@ def _arg_type(spec: _Spec) -> Callable[[str], Any]:
     base: Callable[[str], Any] = {int: int, float: float, str: str}[spec.kind]
 
     def convert(text: str) -> Any:
-        return None if spec.optional and text.strip().lower() in _NONE_WORDS else base(text)
+        unset = spec.optional and not spec.meta.get("none_is_value")
+        return None if unset and text.strip().lower() in _NONE_WORDS else base(text)
 
     convert.__name__ = base.__name__ + ("-or-none" if spec.optional else "")
     return convert
@@ -440,7 +473,8 @@ _RULES_TABLE = """
 >=0 workers weight_decay warmup_epochs warmup_lr min_lr color_jitter mixup cutmix skip_nonfinite
 >=1 img_size num_classes epochs batch_size accum_steps recount num_repeats max_steps_per_epoch
 >=1 eval_interval save_interval log_interval threads
->0 lr opt_eps clip_grad decay_epochs distillation_tau
+>0 lr lr_base opt_eps clip_grad decay_epochs distillation_tau
+>=1 lr_base_size
 [0,1) val_split drop drop_path momentum smoothing
 [0,1] reprob hflip mixup_prob mixup_switch_prob distillation_alpha
 (0,1] decay_rate
@@ -488,15 +522,15 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     if c.data is None or not c.data.strip():
         fail("data", "is required: a dataset folder, or 'digits' for the bundled offline digits data")
     for name in _NON_EMPTY:
-        if not getattr(c, name).strip():
+        if getattr(c, name) is not None and not getattr(c, name).strip():
             fail(name, "must not be empty")
     if c.cutmix_minmax is not None and not 0 <= c.cutmix_minmax[0] < c.cutmix_minmax[1] <= 1:
         fail("cutmix_minmax", f"needs 0 <= MIN < MAX <= 1, got {list(c.cutmix_minmax)}")
-    if c.warmup_epochs > c.epochs:
+    if c.lr is not None and c.lr_base is not None:
         fail(
-            "warmup_epochs",
-            f"({c.warmup_epochs}) must not exceed --epochs ({c.epochs}); "
-            f"pass --warmup-epochs between 0 and {c.epochs}",
+            "lr",
+            f"{c.lr} and --lr-base {c.lr_base} are both set: --lr is the rate used, --lr-base a "
+            "reference rate scaled by the global batch; pass one of them",
         )
     if c.distillation_type != "none" and c.teacher_model is None:
         fail(
@@ -519,8 +553,9 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     return c
 
 
-def dump_config(cfg: TrainConfig) -> str:
-    """YAML text: a header comment, then the flat mapping grouped into commented sections."""
+def dump_config(cfg: TrainConfig, notes: Mapping[str, str] | None = None) -> str:
+    """YAML text: a header comment, then the flat mapping grouped into commented sections; ``notes`` adds a
+    trailing comment to a field's line (the recipe's reason for a derived value)."""
     from deit import __version__
 
     lines = [
@@ -531,13 +566,17 @@ def dump_config(cfg: TrainConfig) -> str:
         if name in _SECTIONS:
             lines += ["", f"# --- {_SECTIONS[name]} ---"]
         try:
-            lines.append(yaml.safe_dump({name: value}, default_flow_style=False, width=10**6).rstrip("\n"))
+            line = yaml.safe_dump({name: value}, default_flow_style=False, width=10**6).rstrip("\n")
         except yaml.YAMLError:
             raise ConfigError(f"{_SPECS[name].flag}: cannot write {_show(value)} to YAML") from None
+        note = (notes or {}).get(name)
+        lines.append(f"{line}  # {note}" if note and "\n" not in line else line)
     return "\n".join(lines) + "\n"
 
 
-def save_config(cfg: TrainConfig, path: str | os.PathLike[str]) -> Path:
+def save_config(
+    cfg: TrainConfig, path: str | os.PathLike[str], notes: Mapping[str, str] | None = None
+) -> Path:
     """Write :func:`dump_config` atomically (temp file + rename); return the path."""
     path = Path(path)
     try:
@@ -545,7 +584,7 @@ def save_config(cfg: TrainConfig, path: str | os.PathLike[str]) -> Path:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(dump_config(cfg))
+                fh.write(dump_config(cfg, notes))
             os.chmod(tmp, 0o644)  # mkstemp creates 0600; a run's config.yaml is meant to be shared
             os.replace(tmp, path)
         except BaseException:

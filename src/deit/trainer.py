@@ -18,7 +18,7 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
 from deit import checkpoint as ckpt
+from deit.auto_recipe import Choice, DataStats, format_recipe, resolve_recipe
 from deit.config import TrainConfig, save_config, validate
 from deit.data import (
     IMAGENET_MEAN,
@@ -38,6 +39,7 @@ from deit.data import (
     build_dataset,
     build_mixup,
     build_transform,
+    set_transform,
 )
 from deit.distributed import DistInfo, all_reduce_sum, cleanup, init_distributed
 from deit.engine import StepContext, evaluate, train_one_epoch
@@ -119,43 +121,55 @@ class DataBundle:
     img_size: int
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    cfg: TrainConfig  # with the recipe resolved against this data
+    recipe: list[Choice] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
-def default_img_size(cfg: TrainConfig) -> int:
+def default_img_size(cfg: TrainConfig, first_image: Any = None) -> int:
+    """--img-size, else the DeiT model's size, else (other models) the data's own size up to 224 px."""
     if cfg.img_size:
         return cfg.img_size
     if is_deit_model(cfg.model):
         return MODEL_CONFIGS[cfg.model]["img_size"]
-    return 32 if str(cfg.data).lower() == "digits" else 224
+    if str(cfg.data).lower() == "digits":
+        return 32
+    size = getattr(first_image, "size", None)
+    return min(224, min(size)) if size else 224
 
 
-def build_data(cfg: TrainConfig) -> DataBundle:
+def train_transform(cfg: TrainConfig, img_size: int, mean: Any, std: Any) -> Any:
+    if not cfg.augment:
+        return build_transform(False, img_size, mean, std)
+    return build_transform(
+        True,
+        img_size,
+        mean,
+        std,
+        auto_augment=None if cfg.aa in (None, "", "none") else cfg.aa,
+        interpolation=cfg.train_interpolation,
+        reprob=cfg.reprob,
+        remode=cfg.remode,
+        recount=cfg.recount,
+        color_jitter=cfg.color_jitter,
+        hflip=cfg.hflip,
+    )
+
+
+def build_data(cfg: TrainConfig, world_size: int = 1) -> DataBundle:
+    """The datasets, with ``cfg``'s recipe resolved against the training set (``DataBundle.cfg``)."""
     img_size = default_img_size(cfg)
     mean, std = IMAGENET_MEAN, IMAGENET_STD
-    aa = None if cfg.aa in (None, "", "none") else cfg.aa
-    eval_tf = build_transform(False, img_size, mean, std)
-    train_tf = (
-        eval_tf
-        if not cfg.augment
-        else build_transform(
-            True,
-            img_size,
-            mean,
-            std,
-            auto_augment=aa,
-            interpolation=cfg.train_interpolation,
-            reprob=cfg.reprob,
-            remode=cfg.remode,
-            recount=cfg.recount,
-            color_jitter=cfg.color_jitter,
-            hflip=cfg.hflip,
-        )
+    common = dict(val_split=cfg.val_split, seed=cfg.split_seed, skip_corrupt=cfg.skip_corrupt)
+    train = build_dataset(cfg.data, "train", None, img_size=img_size, **common)
+    if not cfg.img_size and not is_deit_model(cfg.model) and len(train):
+        img_size = default_img_size(cfg, train[0][0])
+    val = build_dataset(
+        cfg.data, "val", build_transform(False, img_size, mean, std), img_size=img_size, **common
     )
-    common = dict(
-        val_split=cfg.val_split, seed=cfg.split_seed, skip_corrupt=cfg.skip_corrupt, img_size=img_size
-    )
-    train = build_dataset(cfg.data, "train", train_tf, **common)
-    val = build_dataset(cfg.data, "val", eval_tf, **common)
+    stats = DataStats.of(train, img_size)
+    cfg, choices, warnings = resolve_recipe(cfg, stats, world_size, transformer=is_deit_model(cfg.model))
+    set_transform(train, train_transform(cfg, img_size, mean, std))
     classes = list(train.classes)
     if len(train) < cfg.batch_size:
         raise DataError(
@@ -164,7 +178,7 @@ def build_data(cfg: TrainConfig) -> DataBundle:
         )
     if cfg.num_classes is not None and cfg.num_classes != len(classes):
         raise ConfigError(f"--num-classes {cfg.num_classes} but --data {cfg.data} has {len(classes)} classes")
-    return DataBundle(train, val, classes, img_size, tuple(mean), tuple(std))
+    return DataBundle(train, val, classes, img_size, tuple(mean), tuple(std), cfg, choices, warnings)
 
 
 def build_batch_mixup(cfg: TrainConfig, num_classes: int) -> OddBatchMixup | None:
@@ -274,7 +288,12 @@ class Trainer:
             raise ConfigError("--amp fp16 needs a CUDA device; use --amp bf16 or none")
         self.amp_dtype = AMP_DTYPES[amp]
 
-        self.data = data = build_data(cfg)
+        self.data = data = build_data(cfg, self.dist.world_size)
+        self.cfg = cfg = validate(data.cfg)
+        if main:
+            log.info("%s", format_recipe(cfg, data.recipe, self.dist.world_size))
+            for line in data.warnings:
+                log.warning("%s", line)
         num_classes = len(data.classes)
         model, self.model_spec = build_student(cfg, num_classes, data.img_size)
         self.distilled = bool(getattr(model, "distilled", False))
@@ -313,7 +332,7 @@ class Trainer:
         self.optimizer = build_optimizer(
             model,
             cfg.opt,
-            cfg.scaled_lr(self.dist.world_size),
+            cfg.actual_lr(self.dist.world_size),
             cfg.weight_decay,
             cfg.opt_eps,
             cfg.momentum,
@@ -321,7 +340,7 @@ class Trainer:
         )
         self.scaler = torch.amp.GradScaler("cuda") if amp == "fp16" else None
         self.schedule = LRSchedule(
-            cfg.scaled_lr(self.dist.world_size),
+            cfg.actual_lr(self.dist.world_size),
             cfg.epochs,
             cfg.warmup_epochs,
             cfg.warmup_lr,
@@ -393,7 +412,8 @@ class Trainer:
         if resume_path is not None:
             self._resume(resume_path)
         if main:
-            save_config(cfg, self.run.config_path)
+            notes = {c.name: f"{c.source}: {c.reason}" for c in data.recipe if c.source != "flag"}
+            save_config(cfg, self.run.config_path, notes)
             log.info(
                 "run folder %s | %d train / %d val images, %d classes | %s on %s x%d | lr %.3g "
                 "(global batch %d) | amp %s | distillation %s",

@@ -27,6 +27,7 @@ from deit.data.datasets import (
     find_cifar_dir,
     is_image_file,
     safe_unpickle,
+    set_transform,
     split_dataset,
     split_indices,
 )
@@ -69,6 +70,7 @@ __all__ = [
     "load_image",
     "open_image",
     "safe_unpickle",
+    "set_transform",
     "split_dataset",
     "split_indices",
     "to_rgb",

@@ -354,6 +354,11 @@ def split_indices(targets: Sequence[int], val_fraction: float, seed: int = 0) ->
     return sorted(train), sorted(val)
 
 
+def set_transform(dataset: Any, transform: Transform) -> None:
+    """Give ``dataset`` (or the dataset under a :class:`SubsetDataset`) its transform after it is built."""
+    (dataset.dataset if isinstance(dataset, SubsetDataset) else dataset).transform = transform
+
+
 def split_dataset(dataset: Any, val_fraction: float, seed: int = 0) -> tuple[SubsetDataset, SubsetDataset]:
     """Stratified (by ``dataset.targets``) deterministic split into (train, val) subsets."""
     train, val = split_indices(dataset.targets, val_fraction, seed)
