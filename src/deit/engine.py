@@ -70,6 +70,18 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.Abst
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The plain module under DDP (``.module``) and ``torch.compile`` (``._orig_mod``) wrappers, whose
+    state-dict keys carry no ``module.``/``_orig_mod.`` prefix."""
+    while True:
+        if isinstance(model, nn.parallel.DistributedDataParallel):
+            model = model.module
+        elif isinstance(getattr(model, "_orig_mod", None), nn.Module):
+            model = model._orig_mod
+        else:
+            return model
+
+
 def _fmt_eta(seconds: float) -> str:
     seconds = int(max(seconds, 0))
     return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
@@ -146,7 +158,7 @@ def train_one_epoch(
                 ctx.optimizer.step()
             ctx.optimizer.zero_grad(set_to_none=True)
             if ctx.ema is not None:
-                ctx.ema.update(getattr(model, "module", model))
+                ctx.ema.update(unwrap_model(model))
             ctx.global_step += 1
         for k, v in parts.items():
             sums[k] = sums.get(k, 0.0) + float(v)
