@@ -62,3 +62,25 @@ def test_compile_with_ema_trains_and_evaluates(tmp_path: Path, monkeypatch) -> N
         not any(k.startswith("_orig_mod.") for k in saved["model"])
         and saved["ema"].keys() == saved["model"].keys()
     )
+
+
+@pytest.mark.parametrize("img_size", [16, 48])  # the CIFAR-style and the ImageNet (timm) pipelines
+def test_every_offered_train_interpolation_builds_and_runs(img_size: int) -> None:
+    from PIL import Image
+
+    from deit.config import _SPECS
+    from deit.data import build_transform
+
+    img = Image.new("RGB", (40, 30), (120, 30, 200))
+    for interp in _SPECS["train_interpolation"].choices:
+        for aa in ("rand-m9-mstd0.5-inc1", None):
+            tf = build_transform(True, img_size, auto_augment=aa, interpolation=interp)
+            assert tf(img).shape == (3, img_size, img_size), (interp, aa)
+        assert build_transform(False, img_size, interpolation=interp)(img).shape == (3, img_size, img_size)
+
+
+def test_random_train_interpolation_trains(tmp_path: Path) -> None:
+    result = Trainer(
+        tiny(tmp_path, train_interpolation="random", aa="rand-m9-mstd0.5-inc1", max_steps_per_epoch=1)
+    ).fit()
+    assert result["metrics"]["samples"] == 360

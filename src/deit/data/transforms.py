@@ -147,7 +147,16 @@ def _check_stats(mean: Sequence[float], std: Sequence[float]) -> tuple[tuple[flo
     return mean_t, std_t
 
 
-def _interp(name: str) -> T.InterpolationMode:
+_RANDOM_INTERP = "random"
+
+
+def _resize(size: int, interp: T.InterpolationMode | str) -> Callable:
+    if interp == _RANDOM_INTERP:
+        return T.RandomChoice([_resize(size, _interp(n)) for n in ("bilinear", "bicubic")])
+    return T.Resize(size, interpolation=interp)
+
+
+def _interp(name: str) -> T.InterpolationMode | str:
     table = {
         "bicubic": T.InterpolationMode.BICUBIC,
         "bilinear": T.InterpolationMode.BILINEAR,
@@ -156,6 +165,8 @@ def _interp(name: str) -> T.InterpolationMode:
         "box": T.InterpolationMode.BOX,
         "hamming": T.InterpolationMode.HAMMING,
     }
+    if name == "random":
+        return _RANDOM_INTERP
     if name not in table:
         raise ConfigError(f"interpolation must be one of {sorted(table)}, got {name!r}")
     return table[name]
@@ -197,7 +208,11 @@ def _small_auto_augment(auto_augment: str, img_size: int, mean: Sequence[float],
     hparams: dict[str, Any] = {
         "translate_const": int(img_size * 0.45),
         "img_mean": tuple(min(255, round(255 * m)) for m in mean),
-        "interpolation": str_to_pil_interp(interpolation),
+        "interpolation": (
+            (str_to_pil_interp("bilinear"), str_to_pil_interp("bicubic"))  # random per op, as timm
+            if interpolation == "random"
+            else str_to_pil_interp(interpolation)
+        ),
     }
     if auto_augment.startswith("rand"):
         return rand_augment_transform(auto_augment, hparams)
@@ -241,7 +256,8 @@ def build_transform(
         raise ConfigError(f"img_size must be a positive integer, got {img_size}")
     img_size = int(img_size)
     mean_t, std_t = _check_stats(mean, std)
-    interp = _interp(interpolation)
+    # "random" (train only): bilinear or bicubic per image, as timm's RandomResizedCropAndInterpolation
+    interp = _interp("bicubic" if interpolation == "random" and not is_train else interpolation)
     if small_image_policy not in ("auto", "small", "large"):
         raise ConfigError(
             f"small_image_policy must be 'auto', 'small' or 'large', got {small_image_policy!r}"
@@ -283,7 +299,7 @@ def build_transform(
             hflip=hflip,
         )
 
-    steps = [T.Resize(img_size, interpolation=interp), T.RandomCrop(img_size, padding=4)]
+    steps = [_resize(img_size, interp), T.RandomCrop(img_size, padding=4)]
     if hflip > 0:  # 0 for data whose classes are not mirror-invariant (digits, text)
         steps.append(T.RandomHorizontalFlip(hflip))
     if aa is not None:
