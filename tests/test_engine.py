@@ -84,3 +84,57 @@ def test_random_train_interpolation_trains(tmp_path: Path) -> None:
         tiny(tmp_path, train_interpolation="random", aa="rand-m9-mstd0.5-inc1", max_steps_per_epoch=1)
     ).fit()
     assert result["metrics"]["samples"] == 360
+
+
+def _capture_inputs(module: torch.nn.Module, store: list) -> None:
+    module.register_forward_pre_hook(lambda m, args: store.append(args[0].detach().clone()))
+
+
+def test_teacher_input_is_renormalised_inside_a_real_run(tmp_path: Path) -> None:
+    import yaml
+
+    # a CNN teacher trained on inputs normalised with its own statistics, saved as a deit checkpoint
+    t_mean, t_std = (0.4, 0.3, 0.2), (0.25, 0.2, 0.15)
+    teacher_run = Trainer(
+        tiny(tmp_path, "teacher", model="tiny_cnn", mean=t_mean, std=t_std, max_steps_per_epoch=1)
+    )
+    teacher_run.fit()
+    ckpt = str(Path(teacher_run.run.root) / "best.pt")
+    # the student uses ImageNet statistics (the default); the teacher must see its own
+    cfg = tiny(
+        tmp_path, teacher_model=ckpt, distillation_type="hard", mixup=0.0, cutmix=0.0, max_steps_per_epoch=2
+    )
+    trainer = Trainer(cfg)
+    assert trainer.teacher.renormalize and trainer.cfg.teacher_mean == pytest.approx(t_mean)
+    student_in: list = []
+    teacher_in: list = []
+    _capture_inputs(trainer.model, student_in)
+    _capture_inputs(trainer.teacher.model, teacher_in)
+    trainer.fit()
+    s_mean, s_std = (
+        torch.tensor(trainer.data.mean).view(1, 3, 1, 1),
+        torch.tensor(trainer.data.std).view(1, 3, 1, 1),
+    )
+    want = (student_in[0] * s_std + s_mean - torch.tensor(t_mean).view(1, 3, 1, 1)) / torch.tensor(
+        t_std
+    ).view(1, 3, 1, 1)
+    torch.testing.assert_close(teacher_in[0], want)
+    saved = yaml.safe_load((Path(trainer.run.root) / "config.yaml").read_text())
+    assert saved["teacher_mean"] == pytest.approx(t_mean) and saved["teacher_std"] == pytest.approx(t_std)
+    # --teacher-mean/--teacher-std override the checkpoint's statistics
+    cfg = tiny(
+        tmp_path,
+        "r2",
+        teacher_model=ckpt,
+        distillation_type="hard",
+        teacher_mean=(0.485, 0.456, 0.406),
+        teacher_std=(0.229, 0.224, 0.225),
+    )
+    assert not Trainer(cfg).teacher.renormalize
+
+
+def test_named_teacher_statistics_come_from_its_pretrained_cfg_and_are_logged(tmp_path: Path) -> None:
+    trainer = Trainer(tiny(tmp_path, teacher_model="tiny_cnn", distillation_type="hard"))
+    mean = tuple(trainer.teacher.model.pretrained_cfg["mean"])
+    assert trainer.cfg.teacher_mean == pytest.approx(mean)
+    assert "teacher input: mean" in (Path(trainer.run.root) / "log.txt").read_text()

@@ -176,9 +176,15 @@ def test_checkpoint_errors_name_keys(tmp_path) -> None:
 
 
 def test_prefixes_from_ddp_and_compile_are_stripped() -> None:
-    model = create_model("deit_nano_patch4_16", num_classes=3)
-    sd = {f"module._orig_mod.{k}": v for k, v in model.state_dict().items()}
-    load_weights(model, {"state_dict": sd})
+    torch.manual_seed(0)
+    source = create_model("deit_nano_patch4_16", num_classes=3)
+    target = create_model("deit_nano_patch4_16", num_classes=3)  # other random weights
+    sd = {f"module._orig_mod.{k}": v for k, v in source.state_dict().items()}
+    assert not torch.equal(source.cls_token, target.cls_token)
+    assert load_weights(target, {"state_dict": sd}) == []
+    got = target.state_dict()
+    assert got.keys() == source.state_dict().keys()
+    assert all(torch.equal(got[k], v) for k, v in source.state_dict().items())
 
 
 def test_bad_shapes_raise_clear_errors() -> None:

@@ -11,6 +11,7 @@ state, ``weights_only`` loadable), ``model.safetensors`` + ``model.json`` and ``
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import random
@@ -131,9 +132,9 @@ def default_img_size(cfg: TrainConfig) -> int:
 
 def build_data(cfg: TrainConfig) -> DataBundle:
     img_size = default_img_size(cfg)
-    mean, std = IMAGENET_MEAN, IMAGENET_STD
+    mean, std = cfg.mean or IMAGENET_MEAN, cfg.std or IMAGENET_STD
     aa = None if cfg.aa in (None, "", "none") else cfg.aa
-    eval_tf = build_transform(False, img_size, mean, std)
+    eval_tf = build_transform(False, img_size, mean, std, crop_pct=cfg.crop_pct)
     train_tf = (
         eval_tf
         if not cfg.augment
@@ -253,6 +254,10 @@ def resolve_resume(cfg: TrainConfig, run: ckpt.RunFolder) -> Path | None:
     return path
 
 
+def _fmt_stats(values: Any) -> str:
+    return "[" + ", ".join(f"{float(v):.4g}" for v in values) + "]"
+
+
 class Trainer:
     """Holds the pieces of one run; ``fit()`` runs it. Rank 0 alone logs and writes files."""
 
@@ -304,7 +309,10 @@ class Trainer:
                     device=device,
                     channels_last=cfg.channels_last,
                     class_names=data.classes,
+                    teacher_mean=cfg.teacher_mean,
+                    teacher_std=cfg.teacher_std,
                 )
+            self.cfg = cfg = self._record_teacher_stats(cfg, data)
         model.to(device)
         if cfg.channels_last:
             model.to(memory_format=torch.channels_last)
@@ -410,6 +418,22 @@ class Trainer:
                 cfg.distillation_type,
             )
         self.tb = self._tensorboard() if main and cfg.tensorboard else None
+
+    def _record_teacher_stats(self, cfg: TrainConfig, data: DataBundle) -> TrainConfig:
+        """Log the teacher's input statistics and keep them in the config (so in config.yaml)."""
+        t_mean, t_std, source = self.teacher.input_stats
+        log.info(
+            "teacher input: mean %s std %s (from %s); student input: mean %s std %s; %s",
+            _fmt_stats(t_mean),
+            _fmt_stats(t_std),
+            source,
+            _fmt_stats(data.mean),
+            _fmt_stats(data.std),
+            "renormalised for the teacher" if self.teacher.renormalize else "the same, passed as is",
+        )
+        if len(t_mean) == len(t_std) == 3:
+            cfg = dataclasses.replace(cfg, teacher_mean=tuple(t_mean), teacher_std=tuple(t_std))
+        return cfg
 
     # ------------------------------------------------------------------ state
     def _last_good(self) -> str:

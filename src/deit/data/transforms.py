@@ -186,15 +186,22 @@ def _posterize_any_bits(img: Image.Image, bits_to_keep: int, **_: Any) -> Image.
     return ImageOps.posterize(img, bits_to_keep)
 
 
-def _patch_timm_posterize() -> None:
+def _fix_posterize(transform: Any) -> Any:
+    """Swap timm's posterize for :func:`_posterize_any_bits` in the augmentation ops of ``transform``
+    only (Compose -> RandAugment / AutoAugment / AugMix -> AugmentOp); timm's tables stay untouched."""
     from timm.data import auto_augment
 
-    for name in ("Posterize", "PosterizeIncreasing", "PosterizeOriginal"):
-        if auto_augment.NAME_TO_OP.get(name) is auto_augment.posterize:
-            auto_augment.NAME_TO_OP[name] = _posterize_any_bits
-
-
-_patch_timm_posterize()
+    stack = [transform]
+    while stack:
+        t = stack.pop()
+        if isinstance(t, (list, tuple)):
+            stack.extend(t)
+        elif isinstance(t, auto_augment.AugmentOp):
+            if t.aug_fn is auto_augment.posterize:
+                t.aug_fn = _posterize_any_bits
+        else:
+            stack.extend(getattr(t, a) for a in ("transforms", "ops", "policy") if hasattr(t, a))
+    return transform
 
 
 def _small_auto_augment(auto_augment: str, img_size: int, mean: Sequence[float], interpolation: str):
@@ -215,11 +222,11 @@ def _small_auto_augment(auto_augment: str, img_size: int, mean: Sequence[float],
         ),
     }
     if auto_augment.startswith("rand"):
-        return rand_augment_transform(auto_augment, hparams)
+        return _fix_posterize(rand_augment_transform(auto_augment, hparams))
     if auto_augment.startswith("augmix"):
         hparams["translate_pct"] = 0.3
-        return augment_and_mix_transform(auto_augment, hparams)
-    return auto_augment_transform(auto_augment, hparams)
+        return _fix_posterize(augment_and_mix_transform(auto_augment, hparams))
+    return _fix_posterize(auto_augment_transform(auto_augment, hparams))
 
 
 def build_transform(
@@ -285,18 +292,20 @@ def build_transform(
     if not small:
         from timm.data import create_transform
 
-        return create_transform(
-            input_size=img_size,
-            is_training=True,
-            color_jitter=color_jitter,
-            auto_augment=aa,
-            interpolation=interpolation,
-            re_prob=reprob,
-            re_mode=remode,
-            re_count=recount,
-            mean=mean_t,
-            std=std_t,
-            hflip=hflip,
+        return _fix_posterize(
+            create_transform(
+                input_size=img_size,
+                is_training=True,
+                color_jitter=color_jitter,
+                auto_augment=aa,
+                interpolation=interpolation,
+                re_prob=reprob,
+                re_mode=remode,
+                re_count=recount,
+                mean=mean_t,
+                std=std_t,
+                hflip=hflip,
+            )
         )
 
     steps = [_resize(img_size, interp), T.RandomCrop(img_size, padding=4)]
