@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import json
+import math
 from pathlib import Path
 
 import pytest
@@ -138,3 +140,149 @@ def test_named_teacher_statistics_come_from_its_pretrained_cfg_and_are_logged(tm
     mean = tuple(trainer.teacher.model.pretrained_cfg["mean"])
     assert trainer.cfg.teacher_mean == pytest.approx(mean)
     assert "teacher input: mean" in (Path(trainer.run.root) / "log.txt").read_text()
+
+
+# ----------------------------------------------------------------------------- engine-level checks
+class _Plain(torch.nn.Module):
+    """A linear classifier; the criterion sees plain logits (no distillation)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x.flatten(1))
+
+
+def _ctx(model: torch.nn.Module, steps: int, **kw: object):
+    from deit.engine import StepContext
+    from deit.losses import DistillationLoss
+
+    opt = kw.pop("optimizer", None) or torch.optim.SGD(model.parameters(), lr=1.0)
+    return StepContext(
+        optimizer=opt,
+        criterion=DistillationLoss(torch.nn.CrossEntropyLoss(), "none", 0.5, 1.0),
+        lr_at=lambda o, e: o.param_groups[0]["lr"],
+        device=torch.device("cpu"),
+        steps_per_epoch=steps,
+        log_interval=1000,
+        **kw,
+    )
+
+
+def _batches(n: int, size: int = 4) -> list:
+    g = torch.Generator().manual_seed(0)
+    return [(torch.randn(size, 4, generator=g), torch.randint(0, 3, (size,), generator=g)) for _ in range(n)]
+
+
+def test_partial_last_accumulation_window_is_averaged_over_its_own_batches() -> None:
+    from deit.engine import train_one_epoch
+
+    torch.manual_seed(0)
+    model, data = _Plain(), _batches(3)
+    ref = _Plain()
+    ref.load_state_dict(model.state_dict())
+    train_one_epoch(model, data, _ctx(model, 3, accum_steps=2), 0)
+    # by hand: one step on the mean loss of batches 0+1 (one batch of 8), one on batch 2 alone, lr 1
+    opt = torch.optim.SGD(ref.parameters(), lr=1.0)
+    for images, targets in [
+        (torch.cat([data[0][0], data[1][0]]), torch.cat([data[0][1], data[1][1]])),
+        data[2],
+    ]:
+        torch.nn.functional.cross_entropy(ref(images), targets).backward()
+        opt.step()
+        opt.zero_grad()
+    for a, b in zip(model.parameters(), ref.parameters()):
+        torch.testing.assert_close(a, b)
+
+
+def test_stop_request_inside_a_window_finishes_the_window() -> None:
+    from deit.engine import train_one_epoch
+
+    model = _Plain()
+    asked: list[bool] = []
+    ctx = _ctx(model, 6, accum_steps=3, should_stop=lambda may_sync: asked.append(may_sync) or True)
+    result = train_one_epoch(model, _batches(6), ctx, 0)
+    # asked only at the end of the first window (3 batches), never in the middle of one
+    assert result.interrupted and result.extra["next_step"] == 3 and result.steps == 3 and len(asked) == 1
+    assert ctx.global_step == 1 and all(p.grad is None for p in model.parameters())
+
+
+@pytest.mark.parametrize("path", ["host", "fused", "scaler"])
+def test_nonfinite_loss_skips_the_update_on_every_optimizer_path(path: str) -> None:
+    from deit.engine import train_one_epoch
+    from deit.errors import NonFiniteLossError
+    from deit.optim import ModelEma
+
+    torch.manual_seed(0)
+    model = _Plain()
+    data = _batches(4)
+    data[1] = (data[1][0] * float("nan"), data[1][1])  # the second window's loss is NaN
+    opt = torch.optim.AdamW(model.parameters(), lr=0.1, fused=path == "fused")
+    scaler = torch.amp.GradScaler("cpu") if path == "scaler" else None
+    ema = ModelEma(model, 0.5)
+    ctx = _ctx(model, 4, optimizer=opt, scaler=scaler, skip_nonfinite=1, accum_steps=1, ema=ema)
+    ctx.log_interval = 1  # check after every step
+    snapshots: list = []
+    model.register_forward_pre_hook(
+        lambda m, a: snapshots.append((m.fc.weight.clone(), ema.state["fc.weight"].clone()))
+    )
+    result = train_one_epoch(model, data, ctx, 0)
+    assert result.skipped_nonfinite == 1 and ctx.global_step == 3 and ctx.nonfinite_seen == 1
+    # the weights and the EMA after the NaN step equal those before it
+    assert torch.equal(snapshots[1][0], snapshots[2][0]) and torch.equal(snapshots[1][1], snapshots[2][1])
+    assert not torch.equal(snapshots[0][0], snapshots[1][0])  # finite steps do update
+    assert all(torch.isfinite(p).all() for p in model.parameters()) and math.isfinite(result.loss)
+    if path != "scaler":
+        assert int(opt.state[model.fc.weight]["step"]) == 3  # Adam's step count skips it too
+    ctx.skip_nonfinite = 0
+    ctx.nonfinite_seen = 0
+    ctx.nonfinite_count.zero_()
+    with pytest.raises(
+        NonFiniteLossError, match=r"non-finite loss at epoch 1 step 1 \(global step 4\): base=nan, total=nan"
+    ):
+        train_one_epoch(model, data, ctx, 1)
+
+
+EXACT = dict(augment=False, mixup=0.0, cutmix=0.0, drop_path=0.0, reprob=0.0, epochs=2, warmup_epochs=1)
+
+
+def test_accumulation_2_x_batch_16_equals_batch_32(tmp_path: Path) -> None:
+    fast = dict(EXACT, eval_interval=2)  # one evaluation, at the end
+    one = Trainer(tiny(tmp_path, "b32", batch_size=32, max_steps_per_epoch=2, **fast))
+    two = Trainer(tiny(tmp_path, "b16x2", batch_size=16, accum_steps=2, max_steps_per_epoch=4, **fast))
+    assert one.schedule.base_lr == two.schedule.base_lr
+    one.fit()
+    two.fit()
+    assert one.ctx.global_step == two.ctx.global_step == 4
+    a, b = one.model.state_dict(), two.model.state_dict()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-6, msg=k)
+
+
+def test_stop_on_the_last_step_of_an_epoch_saves_at_once_and_resumes_exactly(tmp_path: Path) -> None:
+    straight = Trainer(tiny(tmp_path, "straight", **EXACT))
+    straight.fit()
+    stopped = Trainer(tiny(tmp_path, "split", **EXACT))
+    calls = {"n": 0}
+
+    def request_stop(module: torch.nn.Module, args: tuple) -> None:
+        calls["n"] += 1
+        if calls["n"] == 3:  # the last batch of epoch 0 (3 steps per epoch)
+            stopped.stop.requested = True
+
+    stopped.model.register_forward_pre_hook(request_stop)
+    out = stopped.fit()
+    assert out["interrupted"] and (out["epoch"], out["step"]) == (0, 3)
+    assert calls["n"] == 3  # no evaluation, no further step before saving
+    assert not (Path(stopped.run.root) / "metrics.jsonl").exists()
+    resumed = Trainer(tiny(tmp_path, "split", resume="auto", **EXACT))
+    assert (resumed.start_epoch, resumed.start_step) == (0, 3)
+    resumed.fit()
+    a, b = straight.model.state_dict(), resumed.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    rows = [json.loads(x) for x in (Path(resumed.run.root) / "metrics.jsonl").read_text().splitlines()]
+    ref = [json.loads(x) for x in (Path(straight.run.root) / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert rows[0]["train_loss"] == pytest.approx(ref[0]["train_loss"])  # the epoch's loss survives the stop
+    assert rows[-1]["val_top1"] == ref[-1]["val_top1"]

@@ -83,13 +83,23 @@ class ModelEma:
         self.state = {k: v.detach().clone().float() for k, v in model.state_dict().items()}
 
     @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
+    def update(self, model: nn.Module, skip: torch.Tensor | None = None) -> None:
+        """One EMA step towards the weights of ``model`` (the plain module: no DDP/compile wrapper).
+        ``skip``: a 0/1 scalar tensor; 1 leaves the average unchanged (a skipped optimizer step) without
+        reading it on the host."""
+        weight: float | torch.Tensor = 1.0 - self.decay
+        if skip is not None:
+            weight = (1.0 - skip.float()) * (1.0 - self.decay)
         for k, v in model.state_dict().items():
             ema = self.state[k]
             if v.dtype.is_floating_point:
-                ema.lerp_(v.detach().float(), 1.0 - self.decay)
-            else:
+                ema.lerp_(
+                    v.detach().float(), weight.to(ema.device) if isinstance(weight, torch.Tensor) else weight
+                )
+            elif skip is None:
                 ema.copy_(v)
+            else:
+                ema.copy_(torch.where(skip > 0, ema, v))
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return self.state

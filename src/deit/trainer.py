@@ -40,7 +40,7 @@ from deit.data import (
     build_mixup,
     build_transform,
 )
-from deit.distributed import DistInfo, all_reduce_sum, cleanup, init_distributed
+from deit.distributed import DistInfo, all_reduce_sum, broadcast_object, cleanup, init_distributed
 from deit.engine import StepContext, evaluate, train_one_epoch
 from deit.errors import CheckpointError, ConfigError, DataError, DeiTError, NonFiniteLossError
 from deit.losses import DistillationLoss, build_base_criterion
@@ -349,8 +349,11 @@ class Trainer:
         )
 
         net: nn.Module = model
-        if cfg.compile:
-            net = torch.compile(net)
+        self.eval_forward = None
+        if cfg.compile:  # compile, then wrap in DDP (PyTorch's documented order); eval runs compiled too
+            net = compiled = torch.compile(net)
+            heads = getattr(model, "forward_heads", None)
+            self.eval_forward = torch.compile(heads) if heads is not None else lambda x: (compiled(x), None)
         if self.dist.distributed:
             net = nn.parallel.DistributedDataParallel(
                 net, device_ids=[device.index] if device.type == "cuda" else None
@@ -395,6 +398,7 @@ class Trainer:
             skip_nonfinite=cfg.skip_nonfinite,
             log_interval=cfg.log_interval,
             show_progress=main and is_interactive(),
+            distributed=self.dist.distributed,
             last_good_checkpoint=self._last_good,
             should_stop=self._should_stop,
         )
@@ -440,15 +444,17 @@ class Trainer:
         last = ckpt.find_last_checkpoint(self.run.root) if self.dist.is_main else None
         return str(last) if last else "none yet"
 
-    def _should_stop(self) -> bool:
+    def _should_stop(self, may_sync: bool) -> bool:
         flag = self.stop.requested
         if self.dist.distributed:  # every rank stops at the same step, or collectives would hang
+            if not may_sync:  # agree only at log intervals and epoch ends: no per-step synchronisation
+                return False
             t = torch.tensor([1.0 if flag else 0.0], device=self.device)
             flag = all_reduce_sum(t).item() > 0
             self.stop.requested = flag
         return flag
 
-    def state(self, epoch: int, step_in_epoch: int, metrics: dict) -> dict:
+    def state(self, epoch: int, step_in_epoch: int, metrics: dict, partial: dict | None = None) -> dict:
         return {
             "format": "deit-train-v1",
             "model": self.model.state_dict(),
@@ -462,6 +468,7 @@ class Trainer:
             "ema": self.ema.state_dict() if self.ema else None,
             "epoch": epoch,  # completed epochs
             "step_in_epoch": step_in_epoch,  # > 0 only for a checkpoint taken mid-epoch (signal)
+            "epoch_sums": partial,  # the interrupted epoch's loss sums, continued on resume
             "global_step": self.ctx.global_step,
             "best_top1": self.best_top1 if self.best_top1 != float("-inf") else None,
             "rng": ckpt.capture_rng_state(),
@@ -491,6 +498,7 @@ class Trainer:
         self.ctx.global_step = int(state.get("global_step", 0))
         self.best_top1 = state.get("best_top1") if state.get("best_top1") is not None else float("-inf")
         self._resume_rng = state.get("rng") if self.start_step else None
+        self._resume_sums = state.get("epoch_sums") if self.start_step else None
         if self.dist.is_main and self.run.metrics_path.exists():
             # Epochs logged after this checkpoint (a crash between the metrics line and the save) run again.
             kept = [
@@ -510,7 +518,9 @@ class Trainer:
             ) from exc
         return SummaryWriter(str(self.run.root / "tensorboard"))
 
-    def save(self, epoch: int, step_in_epoch: int, metrics: dict, best: bool) -> None:
+    def save(
+        self, epoch: int, step_in_epoch: int, metrics: dict, best: bool, partial: dict | None = None
+    ) -> None:
         # a finite loss with NaN/Inf gradients poisons the weights: never let them replace the last good checkpoint
         bad = [
             k
@@ -526,13 +536,15 @@ class Trainer:
             )
         if not self.dist.is_main:
             return
-        state = self.state(epoch, step_in_epoch, metrics)
+        state = self.state(epoch, step_in_epoch, metrics, partial)
         if best:
             ckpt.save_checkpoint(state, self.run.best)
         ckpt.save_checkpoint(state, self.run.last)
 
     # ------------------------------------------------------------------ loop
-    def train_loader(self, epoch: int, start_step: int) -> DataLoader:
+    def train_loader(self, epoch: int, start_step: int) -> DataLoader | list:
+        if start_step >= self.steps_per_epoch:  # stopped after the epoch's last step: nothing left
+            return []
         self.train_sampler.set_epoch(epoch)
         indices = list(iter(self.train_sampler))[start_step * self.cfg.batch_size :]
         g = torch.Generator().manual_seed(epoch_seed(self.cfg, epoch, self.dist.rank))
@@ -549,12 +561,13 @@ class Trainer:
                 seed_everything(epoch_seed(cfg, epoch, self.dist.rank))
                 if start_step and getattr(self, "_resume_rng", None):
                     ckpt.restore_rng_state(self._resume_rng)
+                carry = getattr(self, "_resume_sums", None) if start_step else None
                 result = train_one_epoch(
-                    self.net, self.train_loader(epoch, start_step), self.ctx, epoch, start_step
+                    self.net, self.train_loader(epoch, start_step), self.ctx, epoch, start_step, carry
                 )
-                if result.interrupted:
+                if result.interrupted:  # also on the epoch's last step: evaluation runs after the resume
                     next_step = result.extra["next_step"]
-                    self.save(epoch, next_step, metrics, best=False)
+                    self.save(epoch, next_step, metrics, best=False, partial=result.extra["sums"])
                     if main:
                         print(
                             f"deit train: stopped by {self.stop.signal_name} at epoch {epoch} step {next_step}; "
@@ -627,14 +640,21 @@ class Trainer:
         }
 
     def evaluate(self) -> dict[str, float]:
+        if self.dist.distributed and not self.cfg.dist_eval:  # the main process alone evaluates everything
+            metrics = self._evaluate(reduce=False) if self.dist.is_main else None
+            return broadcast_object(metrics)
+        return self._evaluate(reduce=True)
+
+    def _evaluate(self, reduce: bool) -> dict[str, float]:
         teacher = self.teacher if self.teacher_metrics is None else None  # frozen: measure it once
+        kw = dict(amp_dtype=self.amp_dtype, forward=self.eval_forward, reduce=reduce)
         metrics = evaluate(
             self.net,
             self.val_loader,
             self.device,
             teacher=teacher,
-            amp_dtype=self.amp_dtype,
             show_progress=self.ctx.show_progress,
+            **kw,
         )
         if teacher is not None:
             self.teacher_metrics = {k: v for k, v in metrics.items() if k.startswith("teacher_")}
@@ -642,7 +662,7 @@ class Trainer:
         if self.ema is not None:
             backup = {k: v.clone() for k, v in self.model.state_dict().items()}
             self.model.load_state_dict({k: v.to(backup[k].dtype) for k, v in self.ema.state_dict().items()})
-            ema_metrics = evaluate(self.net, self.val_loader, self.device, amp_dtype=self.amp_dtype)
+            ema_metrics = evaluate(self.net, self.val_loader, self.device, **kw)
             self.model.load_state_dict(backup)
             metrics.update({f"ema_{k}": v for k, v in ema_metrics.items() if k.endswith(("top1", "top5"))})
         return metrics
