@@ -286,3 +286,65 @@ def test_stop_on_the_last_step_of_an_epoch_saves_at_once_and_resumes_exactly(tmp
     assert [r["epoch"] for r in rows] == [1, 2]
     assert rows[0]["train_loss"] == pytest.approx(ref[0]["train_loss"])  # the epoch's loss survives the stop
     assert rows[-1]["val_top1"] == ref[-1]["val_top1"]
+
+
+_RANK_NAN_SCRIPT = """
+import os, sys
+import torch
+from deit.cli.main import main
+from deit.losses import DistillationLoss
+from deit.trainer import Trainer
+
+rank, calls, original = int(os.environ["RANK"]), [0], DistillationLoss.forward
+
+def forward(self, *args, **kwargs):
+    loss, parts = original(self, *args, **kwargs)
+    calls[0] += 1
+    if rank == 1 and calls[0] == 2:  # only this process sees a NaN, on its second step
+        loss = loss * float("nan")
+        parts = {**parts, "total": loss.detach()}
+    return loss, parts
+
+DistillationLoss.forward = forward
+fit = Trainer.fit
+
+def fit_and_dump(self):
+    out = fit(self)
+    torch.save(self.model.state_dict(), os.path.join(sys.argv[1], f"rank{rank}.pt"))
+    return out
+
+Trainer.fit = fit_and_dump
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.distributed
+@pytest.mark.slow
+def test_ddp_nonfinite_loss_on_one_process_skips_or_stops_everywhere_without_hanging(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "rank_nan.py"
+    script.write_text(_RANK_NAN_SCRIPT)
+    common = ["train", "--data", "digits", "--model", "deit_nano_distilled_patch4_16", "--img-size", "16"]
+    common += ["-b", "16", "--workers", "0", "--epochs", "1", "--warmup-epochs", "0", "--aa", "none"]
+    common += ["--no-repeated-aug", "--max-steps-per-epoch", "3", "--device", "cpu", "--log-interval", "1000"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
+
+    def torchrun(out: Path, *extra: str) -> subprocess.CompletedProcess:
+        argv = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+        argv += [str(script), str(out), *common, "--output", str(out), *extra]
+        return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=240)
+
+    tolerated = torchrun(tmp_path / "skip", "--skip-nonfinite", "1")
+    assert tolerated.returncode == 0, tolerated.stderr[-3000:]
+    r0 = torch.load(tmp_path / "skip" / "rank0.pt", weights_only=True)
+    r1 = torch.load(tmp_path / "skip" / "rank1.pt", weights_only=True)
+    assert all(torch.equal(r0[k], r1[k]) for k in r0)  # both processes skipped the same update
+    state = torch.load(tmp_path / "skip" / "last.pt", weights_only=True)
+    assert state["global_step"] == 2 and all(torch.isfinite(v).all() for v in state["model"].values())
+
+    stopped = torchrun(tmp_path / "stop")
+    assert stopped.returncode != 0 and "non-finite loss" in stopped.stderr, stopped.stderr[-3000:]
+    assert "deit train: error: non-finite loss" in stopped.stderr  # the clean error, from each process
