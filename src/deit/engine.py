@@ -139,17 +139,17 @@ def _check_nonfinite(ctx: StepContext, epoch: int) -> int:
     if first[0] >= 0:
         e, step, gs = ctx.ticks[int(first[0])]
         detail = ", ".join(f"{k}={v:.4g}" for k, v in zip(ctx.part_names, first[1:]))
-        where = f"epoch {e} step {step} (global step {gs}): {detail}"
+        where = f"at epoch {e} step {step} (global step {gs}): {detail}"
     else:
-        where = f"on another process, by epoch {epoch}"
+        where = f"on another process (epoch {epoch})"
     more = f" and {new - 1} more" if new > 1 else ""
     if seen > ctx.skip_nonfinite:
         raise NonFiniteLossError(
-            f"non-finite loss at {where}{more}; {seen} update(s) skipped, --skip-nonfinite allows "
+            f"non-finite loss {where}{more}; {seen} update(s) skipped, --skip-nonfinite allows "
             f"{ctx.skip_nonfinite}; last good checkpoint: {ctx.last_good_checkpoint()} (intact; resume from it "
             "with --resume, perhaps with a lower --lr, --clip-grad or --amp none)"
         )
-    log.warning("skipping non-finite loss at %s%s; %d of %d tolerated", where, more, seen, ctx.skip_nonfinite)
+    log.warning("skipping non-finite loss %s%s; %d of %d tolerated", where, more, seen, ctx.skip_nonfinite)
     return new
 
 
