@@ -337,13 +337,15 @@ def test_ddp_nonfinite_loss_on_one_process_skips_or_stops_everywhere_without_han
         argv += [str(script), str(out), *common, "--output", str(out), *extra]
         return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=240)
 
-    tolerated = torchrun(tmp_path / "skip", "--skip-nonfinite", "1")
+    tolerated = torchrun(tmp_path / "skip", "--skip-nonfinite", "1", "--no-dist-eval")
     assert tolerated.returncode == 0, tolerated.stderr[-3000:]
     r0 = torch.load(tmp_path / "skip" / "rank0.pt", weights_only=True)
     r1 = torch.load(tmp_path / "skip" / "rank1.pt", weights_only=True)
     assert all(torch.equal(r0[k], r1[k]) for k in r0)  # both processes skipped the same update
     state = torch.load(tmp_path / "skip" / "last.pt", weights_only=True)
     assert state["global_step"] == 2 and all(torch.isfinite(v).all() for v in state["model"].values())
+    (row,) = [json.loads(x) for x in (tmp_path / "skip" / "metrics.jsonl").read_text().splitlines()]
+    assert row["val_samples"] == 360  # --no-dist-eval: one process evaluates every sample once
 
     stopped = torchrun(tmp_path / "stop")
     assert stopped.returncode != 0 and "non-finite loss" in stopped.stderr, stopped.stderr[-3000:]
