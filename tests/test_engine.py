@@ -350,3 +350,13 @@ def test_ddp_nonfinite_loss_on_one_process_skips_or_stops_everywhere_without_han
     stopped = torchrun(tmp_path / "stop")
     assert stopped.returncode != 0 and "non-finite loss" in stopped.stderr, stopped.stderr[-3000:]
     assert "deit train: error: non-finite loss" in stopped.stderr  # the clean error, from each process
+
+
+def test_first_lines_say_what_is_trained(tmp_path: Path) -> None:
+    Trainer(tiny(tmp_path, "a"))
+    Trainer(tiny(tmp_path, "b", teacher_model="tiny_cnn", distillation_type="hard"))
+    Trainer(tiny(tmp_path, "c", model="deit_nano_patch4_16"))
+    logs = {n: (tmp_path / n / "log.txt").read_text() for n in "abc"}
+    assert "class and distillation heads both on the labels, no teacher" in logs["a"]
+    assert "distillation head on the teacher's hard labels (argmax) (weight 0.5)" in logs["b"]
+    assert "one head, on the labels" in logs["c"]

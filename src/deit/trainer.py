@@ -203,7 +203,7 @@ def build_student(cfg: TrainConfig, num_classes: int, img_size: int) -> tuple[nn
         model, spec = build_classifier(cfg.model, num_classes, img_size=img_size, **extra)
     if cfg.finetune:
         with blame("--finetune", cfg.finetune):
-            dropped = load_weights(model, cfg.finetune)
+            dropped = load_weights(model, cfg.finetune, pos_embed_interp=cfg.pos_embed_interp)
         log.info(
             "fine-tuning from %s%s", cfg.finetune, f" (new heads: {', '.join(dropped)})" if dropped else ""
         )
@@ -421,7 +421,29 @@ class Trainer:
                 amp,
                 cfg.distillation_type,
             )
+        if main:
+            log.info("trains: %s", self.describe_objective())
         self.tb = self._tensorboard() if main and cfg.tensorboard else None
+
+    def describe_objective(self) -> str:
+        """What the loss trains, in words (the first lines of a run say it)."""
+        cfg = self.cfg
+        if not self.distilled:
+            return f"{cfg.model}: one head, on the labels"
+        if cfg.distillation_type == "none":
+            return (
+                f"{cfg.model}: class and distillation heads both on the labels, no teacher (the official code "
+                "trains the class head only); evaluation averages the two heads"
+            )
+        target = (
+            "hard labels (argmax)"
+            if cfg.distillation_type == "hard"
+            else f"soft outputs (tau {cfg.distillation_tau})"
+        )
+        return (
+            f"{cfg.model}: class head on the labels (weight {1 - cfg.distillation_alpha:g}), distillation head on "
+            f"the teacher's {target} (weight {cfg.distillation_alpha:g}); evaluation averages the two heads"
+        )
 
     def _record_teacher_stats(self, cfg: TrainConfig, data: DataBundle) -> TrainConfig:
         """Log the teacher's input statistics and keep them in the config (so in config.yaml)."""
