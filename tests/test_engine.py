@@ -360,3 +360,53 @@ def test_first_lines_say_what_is_trained(tmp_path: Path) -> None:
     assert "class and distillation heads both on the labels, no teacher" in logs["a"]
     assert "distillation head on the teacher's hard labels (argmax) (weight 0.5)" in logs["b"]
     assert "one head, on the labels" in logs["c"]
+
+
+def _official_loop_lrs(scheduler_cls, epochs: int, base: float, **kw: object) -> list[float]:
+    """The lr of each epoch in the official main.py: the scheduler is stepped after every epoch."""
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=base)
+    sched = scheduler_cls(opt, **kw)
+    lrs = []
+    for epoch in range(epochs):
+        lrs.append(opt.param_groups[0]["lr"])
+        sched.step(epoch)
+    return lrs
+
+
+@pytest.mark.parametrize("warmup", [0, 5])
+def test_official_schedule_equals_timm_schedulers_in_the_official_loop(warmup: int) -> None:
+    from timm.scheduler import CosineLRScheduler, StepLRScheduler
+
+    from deit.optim import LRSchedule
+
+    epochs, base = 30, 5e-4
+    ours = LRSchedule(base, epochs, warmup, 1e-6, 1e-5, official=True)
+    theirs = _official_loop_lrs(
+        CosineLRScheduler,
+        epochs,
+        base,
+        t_initial=epochs,
+        lr_min=1e-5,
+        warmup_lr_init=1e-6,
+        warmup_t=warmup,
+        cycle_limit=1,
+        t_in_epochs=True,
+    )
+    for e in range(epochs):  # constant within an epoch
+        assert ours(e) == pytest.approx(theirs[e], rel=1e-12) and ours(e + 0.7) == ours(e)
+    step = LRSchedule(base, epochs, warmup, 1e-6, 1e-5, kind="step", decay_epochs=7, official=True)
+    theirs = _official_loop_lrs(
+        StepLRScheduler,
+        epochs,
+        base,
+        decay_t=7,
+        decay_rate=0.1,
+        warmup_prefix=False,  # timm 0.3.2/0.4.12 (the official code's) had no warm-up prefix
+        warmup_lr_init=1e-6,
+        warmup_t=warmup,
+        t_in_epochs=True,
+    )
+    assert [step(e) for e in range(epochs)] == pytest.approx(theirs, rel=1e-12)
+    # the default differs: a cosine over the epochs after the warm-up, per step, reaching base_lr
+    default = LRSchedule(base, epochs, warmup, 1e-6, 1e-5)
+    assert default(warmup) == pytest.approx(base) and default(epochs) == pytest.approx(1e-5)

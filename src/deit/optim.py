@@ -42,9 +42,15 @@ def build_optimizer(
 class LRSchedule:
     """Learning rate as a function of the (fractional) epoch, evaluated at every optimizer step.
 
-    cosine: linear warm-up from ``warmup_lr`` to ``base_lr`` over ``warmup_epochs``, then half a cosine down
-    to ``min_lr`` at ``epochs`` (official DeiT: timm's cosine scheduler, warm-up 5, warm-up lr 1e-6, min 1e-5;
-    the official code steps it once per epoch, we step it per optimizer step, the same curve sampled finer).
+    Default (``official=False``): linear warm-up from ``warmup_lr`` to ``base_lr`` over ``warmup_epochs``,
+    then half a cosine from ``base_lr`` down to ``min_lr`` over the remaining ``epochs - warmup_epochs``,
+    evaluated at every optimizer step.
+
+    ``official=True``: exactly what the official DeiT ``main.py`` does with timm's scheduler
+    (``CosineLRScheduler(t_initial=epochs, warmup_t=warmup_epochs, ...)``, or ``StepLRScheduler``): the
+    cosine spans all ``epochs`` counted from 0 (the warm-up overlaps its start, so it never reaches
+    ``base_lr`` exactly), the rate changes once per epoch, and since ``lr_scheduler.step(epoch)`` is called
+    after epoch ``epoch``, epoch ``e`` trains at timm's value for ``max(e - 1, 0)``.
     """
 
     base_lr: float
@@ -55,8 +61,23 @@ class LRSchedule:
     kind: str = "cosine"
     decay_epochs: float = 30
     decay_rate: float = 0.1
+    official: bool = False
+
+    def timm_value(self, t: int) -> float:
+        """timm's scheduler value at integer epoch ``t`` (``t_in_epochs``, one cycle, no noise)."""
+        if t < self.warmup_epochs:
+            return self.warmup_lr + t * (self.base_lr - self.warmup_lr) / self.warmup_epochs
+        if self.kind == "constant":
+            return self.base_lr
+        if self.kind == "step":
+            return self.base_lr * self.decay_rate ** (t // self.decay_epochs)
+        if t >= self.epochs:
+            return self.min_lr
+        return self.min_lr + 0.5 * (self.base_lr - self.min_lr) * (1 + math.cos(math.pi * t / self.epochs))
 
     def __call__(self, epoch: float) -> float:
+        if self.official:
+            return self.timm_value(max(math.floor(epoch) - 1, 0))
         if epoch < self.warmup_epochs:
             return self.warmup_lr + (self.base_lr - self.warmup_lr) * epoch / self.warmup_epochs
         if self.kind == "constant":

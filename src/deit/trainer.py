@@ -337,6 +337,7 @@ class Trainer:
             cfg.sched,
             cfg.decay_epochs,
             cfg.decay_rate,
+            official=cfg.sched_official,
         )
         self.mixup = build_batch_mixup(cfg, num_classes)
         self.criterion = DistillationLoss(
