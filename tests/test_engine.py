@@ -410,3 +410,40 @@ def test_official_schedule_equals_timm_schedulers_in_the_official_loop(warmup: i
     # the default differs: a cosine over the epochs after the warm-up, per step, reaching base_lr
     default = LRSchedule(base, epochs, warmup, 1e-6, 1e-5)
     assert default(warmup) == pytest.approx(base) and default(epochs) == pytest.approx(1e-5)
+
+
+@pytest.mark.parametrize("crop_pct", [0.875, 1.0])
+def test_eval_transform_resizes_then_centre_crops(crop_pct: float) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from deit.data import build_transform
+
+    rng = np.random.default_rng(0)
+    img = Image.fromarray(rng.integers(0, 256, (120, 200, 3), dtype=np.uint8))  # H 120, W 200
+    size, mean, std = 64, (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
+    got = build_transform(False, size, mean, std, crop_pct=crop_pct)(img)
+    # by hand with PIL: shorter side to floor(size / crop_pct), keep the aspect ratio, then the centre
+    short = int(size / crop_pct)
+    w = int(short * 200 / 120)
+    resized = img.resize((w, short), Image.BICUBIC)
+    left, top = int(round((w - size) / 2)), int(round((short - size) / 2))
+    crop = np.asarray(resized.crop((left, top, left + size, top + size)), dtype=np.float32) / 255
+    want = (torch.from_numpy(crop).permute(2, 0, 1) - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[
+        :, None, None
+    ]
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+
+
+def test_crop_pct_and_student_statistics_reach_the_eval_transform(tmp_path: Path) -> None:
+    from deit.trainer import build_data
+
+    cfg = tiny(tmp_path, img_size=64, crop_pct=0.5, mean=(0.1, 0.2, 0.3), std=(0.4, 0.5, 0.6))
+    data = build_data(cfg)
+    steps = data.val.transform.transforms
+    assert steps[0].size == 128 and steps[1].size == (64, 64)
+    assert (data.mean, data.std) == ((0.1, 0.2, 0.3), (0.4, 0.5, 0.6)) and list(steps[-1].mean) == [
+        0.1,
+        0.2,
+        0.3,
+    ]
