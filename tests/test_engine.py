@@ -447,3 +447,25 @@ def test_crop_pct_and_student_statistics_reach_the_eval_transform(tmp_path: Path
         0.2,
         0.3,
     ]
+
+
+def test_drop_and_drop_path_reach_every_student_or_are_reported(tmp_path: Path, caplog) -> None:
+    import logging
+
+    from deit.trainer import build_student
+
+    cnn, spec = build_student(tiny(tmp_path, model="tiny_cnn", drop=0.3, drop_path=0.2), 10, 16)
+    assert cnn.drop.p == 0.3 and spec["kwargs"]["drop_rate"] == 0.3
+    deit_model, _ = build_student(tiny(tmp_path, drop=0.25, drop_path=0.2), 10, 16)
+    probs = [getattr(m, "drop_prob", 0.0) for m in deit_model.modules()]
+    assert deit_model.pos_drop.p == 0.25 and max(probs) == pytest.approx(0.2)
+    timm_model, spec = build_student(tiny(tmp_path, model="timm:resnet10t", drop=0.1, drop_path=0.2), 10, 32)
+    assert spec["kwargs"]["drop_path_rate"] == 0.2 and spec["kwargs"]["drop_rate"] == 0.1
+    assert any(type(m).__name__ == "DropPath" for m in timm_model.modules())
+    logger = logging.getLogger("deit")
+    logger.addHandler(caplog.handler)
+    try:
+        build_student(tiny(tmp_path, model="tiny_cnn", drop_path=0.2), 10, 16)
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert "cnn student tiny_cnn cannot apply --drop-path 0.2 (no stochastic depth): not used" in caplog.text

@@ -49,7 +49,7 @@ from deit.models.weights import load_weights
 from deit.optim import LRSchedule, ModelEma, build_optimizer
 from deit.plots import plot_curves, write_csv
 from deit.progress import is_interactive
-from deit.teacher import build_classifier, build_teacher
+from deit.teacher import ModelSpec, build_classifier, build_teacher
 
 log = logging.getLogger("deit")
 AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -195,11 +195,32 @@ def blame(flag: str, value: Any) -> Iterator[None]:
         raise type(exc)(f"{flag} {value}: {exc}") from exc
 
 
-def build_student(cfg: TrainConfig, num_classes: int, img_size: int) -> tuple[nn.Module, dict]:
-    extra: dict[str, Any] = {}
+def _regularisation_kwargs(cfg: TrainConfig) -> dict[str, Any]:
+    """--drop/--drop-path as constructor arguments of the student: DeiT and timm models take both, the
+    small CNNs dropout only; what a model cannot apply is said at start, never silently dropped."""
     if is_deit_model(cfg.model):
-        extra = {"drop_rate": cfg.drop, "drop_path_rate": cfg.drop_path}
+        return {"drop_rate": cfg.drop, "drop_path_rate": cfg.drop_path}
+    source = ModelSpec.from_dict({"name": cfg.model}).source
+    extra: dict[str, Any] = {}
+    ignored = []
+    if cfg.drop:
+        if source in ("timm", "cnn"):
+            extra["drop_rate"] = cfg.drop
+        else:
+            ignored.append(f"--drop {cfg.drop:g}")
+    if cfg.drop_path:
+        if source == "timm":
+            extra["drop_path_rate"] = cfg.drop_path
+        else:
+            ignored.append(f"--drop-path {cfg.drop_path:g} (no stochastic depth)")
+    if ignored:
+        log.warning("%s student %s cannot apply %s: not used", source, cfg.model, " and ".join(ignored))
+    return extra
+
+
+def build_student(cfg: TrainConfig, num_classes: int, img_size: int) -> tuple[nn.Module, dict]:
     with blame("--model", cfg.model):
+        extra = _regularisation_kwargs(cfg)
         model, spec = build_classifier(cfg.model, num_classes, img_size=img_size, **extra)
     if cfg.finetune:
         with blame("--finetune", cfg.finetune):
