@@ -469,3 +469,50 @@ def test_drop_and_drop_path_reach_every_student_or_are_reported(tmp_path: Path, 
     finally:
         logger.removeHandler(caplog.handler)
     assert "cnn student tiny_cnn cannot apply --drop-path 0.2 (no stochastic depth): not used" in caplog.text
+
+
+# The config fuzz tests check parsing against a stand-in train(); these real runs turn every offered choice
+# on at least once (two runs of one step each), so an option that parses but crashes the engine is caught.
+KITCHEN_SINK = [
+    dict(
+        model_ema=True,
+        channels_last=True,
+        train_interpolation="random",
+        aa="rand-m9-mstd0.5-inc1",
+        sched_official=True,
+        remode="rand",
+        mixup_mode="elem",
+        opt="sgd",
+        clip_grad=1.0,
+        accum_steps=2,
+        teacher_model="tiny_cnn",
+        distillation_type="soft",
+        soft_normalization="batchmean",
+        amp="bf16",
+        pos_embed_interp="timm",
+        crop_pct=1.0,
+        repeated_aug=True,
+        skip_nonfinite=3,
+    ),
+    dict(
+        train_interpolation="bilinear",
+        aa="augmix-m5-w3",
+        sched="step",
+        remode="const",
+        mixup_mode="pair",
+        teacher_model="tiny_cnn",
+        distillation_type="hard",
+        cutmix_minmax=(0.2, 0.8),
+        augment=True,
+        mean=(0.5, 0.5, 0.5),
+        std=(0.5, 0.5, 0.5),
+        teacher_mean=(0.4, 0.4, 0.4),
+        teacher_std=(0.3, 0.3, 0.3),
+    ),
+]
+
+
+@pytest.mark.parametrize("options", KITCHEN_SINK, ids=["sink-a", "sink-b"])
+def test_offered_options_train_for_real(tmp_path: Path, options: dict) -> None:
+    result = Trainer(tiny(tmp_path, max_steps_per_epoch=2, **options)).fit()
+    assert result["metrics"]["samples"] == 360 and math.isfinite(result["metrics"]["loss"])
