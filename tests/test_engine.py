@@ -516,3 +516,20 @@ KITCHEN_SINK = [
 def test_offered_options_train_for_real(tmp_path: Path, options: dict) -> None:
     result = Trainer(tiny(tmp_path, max_steps_per_epoch=2, **options)).fit()
     assert result["metrics"]["samples"] == 360 and math.isfinite(result["metrics"]["loss"])
+
+
+def test_timm_teacher_statistics_say_they_are_the_default_tags(tmp_path: Path) -> None:
+    from deit.teacher import build_classifier, build_teacher
+
+    model, _ = build_classifier("timm:resnet10t", 10)
+    torch.save(model.state_dict(), tmp_path / "w.pth")
+    teacher = build_teacher("timm:resnet10t", 10, weights=str(tmp_path / "w.pth"), img_size=32)
+    mean, std, source = teacher.input_stats
+    assert mean == pytest.approx(model.pretrained_cfg["mean"]) and std == pytest.approx(
+        model.pretrained_cfg["std"]
+    )
+    assert "pretrained cfg of resnet10t." in source and "pass --teacher-mean/--teacher-std" in source
+    chosen = build_teacher(
+        "timm:resnet10t", 10, weights=str(tmp_path / "w.pth"), img_size=32, teacher_mean=(0.5,) * 3
+    )
+    assert chosen.input_stats[0] == [0.5] * 3 and chosen.input_stats[1] == pytest.approx(std)
