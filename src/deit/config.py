@@ -68,7 +68,8 @@ class TrainConfig:
         None, "student input std per channel R G B (default: ImageNet's)"
     )
     crop_pct: float = _opt(
-        0.875, "eval centre-crop ratio: resize to img_size / crop_pct, crop img_size (timm uses 1.0 at 384)"
+        0.875,
+        "eval centre-crop ratio: resize to img_size / crop_pct, crop img_size (timm uses 1.0 at 384; images <= 32 px are only centre-cropped)",
     )
     # model
     model: str = _opt("deit_tiny_distilled_patch16_224", "student model name (see `deit models`)")
