@@ -12,7 +12,6 @@ import pickle
 import random
 import re
 import sys
-import types
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -256,39 +255,13 @@ def test_run_folder_refuses_overwrites_and_resumes(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------- export / model
-class _TinyNet(nn.Module):
-    def __init__(self, num_classes: int = 3, in_chans: int = 3, **_: Any) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(in_chans, 4, 3)
-        self.bn = nn.BatchNorm2d(4)
-        self.fc = nn.Linear(4, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.bn(self.conv(x)).mean((2, 3)))
-
-
 @pytest.fixture
-def tiny(monkeypatch: pytest.MonkeyPatch) -> tuple[nn.Module, dict]:
-    """(model, model_spec dict): the real deit.teacher.build_classifier if usable, else a stand-in."""
-    try:
-        from deit.teacher import build_classifier
+def tiny() -> tuple[nn.Module, dict]:
+    """(model, model_spec dict) of the real deit.teacher.build_classifier."""
+    from deit.teacher import build_classifier
 
-        model, spec = build_classifier("tiny_cnn", num_classes=3, img_size=16)
-        return model, spec.to_dict()
-    except Exception:
-
-        def fake_build(
-            name: str, num_classes: int, in_chans: int = 3, img_size: int | None = None, **kw: Any
-        ) -> tuple[nn.Module, dict]:
-            spec = {
-                "name": "tiny",
-                "source": "fake",
-                "kwargs": {"num_classes": num_classes, "in_chans": in_chans},
-            }
-            return _TinyNet(num_classes, in_chans), spec
-
-        monkeypatch.setitem(sys.modules, "deit.teacher", types.SimpleNamespace(build_classifier=fake_build))
-        return fake_build("tiny", num_classes=3)
+    model, spec = build_classifier("tiny_cnn", num_classes=3, img_size=16)
+    return model, spec.to_dict()
 
 
 def _perturbed(model: nn.Module, scale: float) -> dict[str, torch.Tensor]:

@@ -233,10 +233,30 @@ def test_missing_or_empty_recipe(tmp_path: Path) -> None:
 def test_shipped_recipes_load_and_validate(name: str) -> None:
     path = resolve_recipe(name)
     assert path == resolve_recipe(name + ".yaml") and path.read_text(encoding="utf-8").startswith("# ")
-    cfg = parse("-c", name, "--data", "/data")
+    weights = ["--finetune", "w.pth"] if load_config(name, check=False).needs_weights else []
+    cfg = parse("-c", name, "--data", "/data", *weights)
     assert validate(cfg) == cfg and cfg.model
     if "distilled" in name or name == "cifar_small_images":
         assert cfg.distillation_type == "hard" and cfg.teacher_model
+
+
+@pytest.mark.parametrize("name", ["deit_base_finetune_384", "transfer_learning"])
+def test_fine_tuning_recipes_refuse_random_weights(name: str) -> None:
+    with pytest.raises(ConfigError, match="--finetune is required"):
+        parse("-c", name, "--data", "/data")
+    assert parse("-c", name, "--data", "/data", "--no-needs-weights").finetune is None
+
+
+def test_three_float_tuples_parse_and_validate() -> None:
+    cfg = parse("--data", "d", "--teacher-mean", "0.5", "0.5", "0.5", "--std", "0.2", "0.2", "0.3")
+    assert cfg.teacher_mean == (0.5, 0.5, 0.5) and cfg.std == (0.2, 0.2, 0.3) and cfg.mean is None
+    assert load_config(None, {"data": "d", "mean": [0, 0.5, 1]}).mean == (0.0, 0.5, 1.0)
+    with pytest.raises(ConfigError, match=r"--mean: expected a list of three numbers \[R, G, B\]"):
+        load_config(None, {"data": "d", "mean": [0.5, 0.5]})
+    with pytest.raises(ConfigError, match="--teacher-std values must be > 0"):
+        load_config(None, {"data": "d", "teacher_std": [0.5, 0, 0.5]})
+    with pytest.raises(ConfigError, match="--cutmix-minmax.*two numbers"):
+        load_config(None, {"data": "d", "cutmix_minmax": [0.1, 0.2, 0.3]})
 
 
 def test_expected_recipes_are_shipped() -> None:
@@ -249,7 +269,7 @@ def test_expected_recipes_are_shipped() -> None:
         "transfer_learning",
         "deit_base_distilled_imagenet",
     } <= set(list_recipes())
-    base = load_config("deit_base_finetune_384", {"data": "x"})
+    base = load_config("deit_base_finetune_384", {"data": "x", "finetune": "w.pth"})
     assert (base.lr_base, base.weight_decay, base.epochs, base.min_lr, base.img_size) == (
         5e-6,
         1e-8,
@@ -496,6 +516,11 @@ VALID = {  # value ranges from the paper / timm semantics, written independently
         st.booleans(),
     ),
     **dict.fromkeys("channels_last deterministic dist_eval tensorboard".split(), st.booleans()),
+    **dict.fromkeys("needs_weights sched_official".split(), st.booleans()),
+    **dict.fromkeys("mean teacher_mean".split(), st.none() | st.tuples(*[_floats(0, 1)] * 3)),
+    **dict.fromkeys("std teacher_std".split(), st.none() | st.tuples(*[_floats(1e-3, 2)] * 3)),
+    "crop_pct": _floats(0.05, 1),
+    "pos_embed_interp": st.sampled_from(["official", "timm"]),
     **dict.fromkeys("val_split drop drop_path smoothing momentum".split(), _floats(0, 0.99)),
     **dict.fromkeys(
         "reprob hflip mixup_prob mixup_switch_prob distillation_alpha weight_decay".split(), _floats(0, 1)
@@ -552,16 +577,19 @@ def test_valid_strategy_covers_every_field() -> None:
     assert set(VALID) | {"distillation_type", "teacher_model", "teacher_weights"} == set(FIELDS)
 
 
+TUPLES = {"cutmix_minmax", "mean", "std", "teacher_mean", "teacher_std"}
+
+
 def _argv(values: dict) -> list[str]:
     argv: list[str] = []
     for name, value in values.items():
         flag = FLAGS[name][-1]
-        if name in ("cutmix_minmax", "aa") and value is None:
-            continue  # nargs=2 / 'none' is a value of --aa: left at its default (None)
+        if (name in TUPLES or name == "aa") and value is None:
+            continue  # nargs=2 or 3 / 'none' is a value of --aa: left at its default (None)
         if isinstance(value, bool):
             argv.append(flag if value else "--no-" + flag[2:])
         elif isinstance(value, tuple):
-            argv += [flag, repr(value[0]), repr(value[1])]
+            argv += [flag, *map(repr, value)]
         else:
             argv += [
                 flag,
@@ -583,6 +611,8 @@ def test_valid_configs_are_never_rejected(values: dict, distill: tuple) -> None:
     if values["amp"] == "fp16" and values["device"] == "cpu":
         values["amp"] = "bf16"
     values.update(zip(("distillation_type", "teacher_model", "teacher_weights"), distill))
+    if values["needs_weights"] and values["finetune"] is None:
+        values["finetune"] = "w.pth"
     cfg = TrainConfig(**values)
     assert validate(cfg) == cfg
     assert parse(*_argv(values)) == cfg  # every value through its command-line flag

@@ -366,18 +366,23 @@ def test_mixup_odd_batch() -> None:
         build_mixup(mode="weird", num_classes=5)
 
 
-def test_randaugment_posterize_at_full_magnitude_does_not_crash() -> None:
+@pytest.mark.parametrize("img_size", [16, 48])  # our CIFAR-style pipeline and timm's create_transform
+def test_randaugment_posterize_at_full_magnitude_does_not_crash(img_size: int) -> None:
     """rand-m9-mstd0.5-inc1 can draw magnitude 10 -> posterize to 0 bits, which Pillow >= 12 rejects."""
     from PIL import Image
-    from timm.data.auto_augment import rand_augment_transform
+    from timm.data import auto_augment
 
     from deit.data.transforms import _posterize_any_bits
 
     img = Image.new("RGB", (16, 16), (200, 100, 50))
     assert _posterize_any_bits(img, 0).getextrema() == ((0, 0), (0, 0), (0, 0))
     assert _posterize_any_bits(img, 8) is img
-    aug = rand_augment_transform("rand-n1-m10-mstd0-inc1", {"img_mean": (124, 116, 104)})
-    for op in aug.ops:
-        if op.name == "PosterizeIncreasing":
-            op.prob = 1.0
-            assert op(img).getextrema() == ((0, 0), (0, 0), (0, 0))
+    tf = build_transform(True, img_size, auto_augment="rand-n1-m10-mstd0-inc1", reprob=0)
+    rand_augment = next(t for t in tf.transforms if isinstance(t, auto_augment.RandAugment))
+    (op,) = [op for op in rand_augment.ops if op.name == "PosterizeIncreasing"]
+    op.prob = 1.0
+    assert op(img).getextrema() == ((0, 0), (0, 0), (0, 0))
+    # the fix is scoped to our transforms: timm's table (used by other code in the process) is untouched
+    assert auto_augment.NAME_TO_OP["PosterizeIncreasing"] is auto_augment.posterize
+    plain = auto_augment.rand_augment_transform("rand-n1-m10-mstd0-inc1", {})
+    assert all(o.aug_fn is not _posterize_any_bits for o in plain.ops)

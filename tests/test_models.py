@@ -128,15 +128,51 @@ def test_deit_init_statistics() -> None:
     assert abs(model.pos_embed.std().item() - 0.02) < 0.001
 
 
-def test_pos_embed_interpolation_matches_timm_and_keeps_prefix() -> None:
+def _official_resample(pos_embed: torch.Tensor, new_size: int, num_extra_tokens: int) -> torch.Tensor:
+    """The official DeiT fine-tuning code's interpolation (main.py, --finetune), step by step."""
+    embedding_size = pos_embed.shape[-1]
+    orig_size = int((pos_embed.shape[-2] - num_extra_tokens) ** 0.5)
+    extra_tokens = pos_embed[:, :num_extra_tokens]
+    pos_tokens = pos_embed[:, num_extra_tokens:]
+    pos_tokens = pos_tokens.reshape(-1, orig_size, orig_size, embedding_size).permute(0, 3, 1, 2)
+    pos_tokens = torch.nn.functional.interpolate(
+        pos_tokens, size=(new_size, new_size), mode="bicubic", align_corners=False
+    )
+    pos_tokens = pos_tokens.permute(0, 2, 3, 1).flatten(1, 2)
+    return torch.cat((extra_tokens, pos_tokens), dim=1)
+
+
+def test_pos_embed_interpolation_matches_official_and_timm_and_keeps_prefix() -> None:
     from timm.layers import resample_abs_pos_embed
 
     pe = torch.randn(1, 2 + 14 * 14, 192)
-    ours = resample_pos_embed(pe, 24, num_prefix_tokens=2)
+    official = resample_pos_embed(pe, 24, num_prefix_tokens=2)  # the default
+    timm_like = resample_pos_embed(pe, 24, num_prefix_tokens=2, antialias=True)
+    assert official.shape == timm_like.shape == (1, 2 + 24 * 24, 192)
+    assert torch.equal(official[:, :2], pe[:, :2]) and torch.equal(timm_like[:, :2], pe[:, :2])
+    assert (official - _official_resample(pe, 24, 2)).abs().max().item() <= 1e-6
     theirs = resample_abs_pos_embed(pe, [24, 24], num_prefix_tokens=2)
-    assert ours.shape == (1, 2 + 24 * 24, 192)
-    assert torch.equal(ours[:, :2], pe[:, :2])  # class and distillation tokens bit-identical
-    assert (ours - theirs).abs().max().item() <= 1e-6  # same kernel; float32 rounding only
+    assert (timm_like - theirs).abs().max().item() <= 1e-6  # same kernel; float32 rounding only
+    assert (official - timm_like).abs().max().item() > 0.1  # the kernels really differ
+
+
+@pytest.mark.parametrize("interp", ["official", "timm"])
+def test_fine_tuning_resamples_with_the_chosen_kernel(tmp_path, interp: str) -> None:
+    from deit.models.weights import adapt_state_dict
+
+    src = create_model("deit_nano_patch4_16")
+    dst = create_model("deit_nano_patch4_16", img_size=32)
+    sd = adapt_state_dict(src.state_dict(), dst, pos_embed_interp=interp)
+    want = resample_pos_embed(src.pos_embed.detach(), 8, 1, antialias=interp == "timm")
+    assert torch.equal(sd["pos_embed"], want)
+
+
+def test_distilled_and_plain_weights_say_which_tokens_differ() -> None:
+    plain, distilled = create_model("deit_nano_patch4_16"), create_model("deit_nano_distilled_patch4_16")
+    with pytest.raises(CheckpointError, match="checkpoint has one prefix token .class. but the model two"):
+        load_weights(distilled, plain.state_dict())
+    with pytest.raises(CheckpointError, match="checkpoint has two prefix tokens .* but the model one"):
+        load_weights(plain, distilled.state_dict())
 
 
 def test_load_224_checkpoint_into_384_model_and_new_head(tmp_path, caplog) -> None:
@@ -176,9 +212,15 @@ def test_checkpoint_errors_name_keys(tmp_path) -> None:
 
 
 def test_prefixes_from_ddp_and_compile_are_stripped() -> None:
-    model = create_model("deit_nano_patch4_16", num_classes=3)
-    sd = {f"module._orig_mod.{k}": v for k, v in model.state_dict().items()}
-    load_weights(model, {"state_dict": sd})
+    torch.manual_seed(0)
+    source = create_model("deit_nano_patch4_16", num_classes=3)
+    target = create_model("deit_nano_patch4_16", num_classes=3)  # other random weights
+    sd = {f"module._orig_mod.{k}": v for k, v in source.state_dict().items()}
+    assert not torch.equal(source.cls_token, target.cls_token)
+    assert load_weights(target, {"state_dict": sd}) == []
+    got = target.state_dict()
+    assert got.keys() == source.state_dict().keys()
+    assert all(torch.equal(got[k], v) for k, v in source.state_dict().items())
 
 
 def test_bad_shapes_raise_clear_errors() -> None:

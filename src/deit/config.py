@@ -69,12 +69,31 @@ class TrainConfig:
     workers: int = _opt(4, "data-loader worker processes per process", "-j", "--workers")
     pin_mem: bool = _opt(True, "pin host memory in the data loaders")
     img_size: int | None = _opt(None, "input image size (default: the model's)", "--img-size", "--input-size")
+    mean: tuple[float, float, float] | None = _opt(
+        None, "student input mean per channel R G B (default: ImageNet's)"
+    )
+    std: tuple[float, float, float] | None = _opt(
+        None, "student input std per channel R G B (default: ImageNet's)"
+    )
+    crop_pct: float = _opt(
+        0.875,
+        "eval centre-crop ratio: resize to img_size / crop_pct, crop img_size (timm uses 1.0 at 384; images <= 32 px are only centre-cropped)",
+    )
     # model
     model: str = _opt("deit_tiny_distilled_patch16_224", "student model name (see `deit models`)")
     num_classes: int | None = _opt(None, "number of classes (default: from the dataset)")
     drop: float = _opt(0.0, "dropout rate")
     drop_path: float | None = _opt(None, "stochastic depth rate" + RECIPE)
     finetune: str | None = _opt(None, "weights to start from (checkpoint, official .pth or timm state dict)")
+    needs_weights: bool = _opt(
+        False, "refuse to start from random weights (set by the fine-tuning recipes): --finetune is required"
+    )
+    pos_embed_interp: str = _opt(
+        "official",
+        "position-embedding resampling for another image size: 'official' (plain bicubic, as the official "
+        "fine-tuning) or 'timm' (antialiased bicubic, timm's resample_abs_pos_embed)",
+        choices=["official", "timm"],
+    )
     # output
     output: str = _opt("runs/deit", "run folder", "--output", "--output-dir")
     resume: str | None = _opt(None, _HELP["resume"], nargs="?", const="auto", metavar="CKPT")
@@ -94,6 +113,11 @@ class TrainConfig:
     clip_grad: float | None = _opt(None, "clip the gradient norm to this value (default: no clipping)")
     # schedule
     sched: str = _opt("cosine", "learning-rate schedule", choices=["cosine", "step", "constant"])
+    sched_official: bool = _opt(
+        False,
+        "the official code's exact schedule: timm's scheduler over all --epochs (warm-up included), set once "
+        "per epoch with its one-epoch lag; default: warm-up then cosine over the remaining epochs, per step",
+    )
     warmup_epochs: int | None = _opt(
         None, "linear warmup epochs; shortened (with a warning) when longer than the run" + RECIPE
     )
@@ -136,6 +160,14 @@ class TrainConfig:
     # distillation
     teacher_model: str | None = _opt(None, "teacher name, e.g. regnety_160", "--teacher", "--teacher-model")
     teacher_weights: str | None = _opt(None, "teacher weights file", "--teacher-weights", "--teacher-path")
+    teacher_mean: tuple[float, float, float] | None = _opt(
+        None,
+        "teacher input mean R G B (default: a deit checkpoint's own, else the model's pretrained cfg, else "
+        "ImageNet's; printed at start and recorded in config.yaml)",
+    )
+    teacher_std: tuple[float, float, float] | None = _opt(
+        None, "teacher input std R G B (default: as --teacher-mean)"
+    )
     distillation_type: str = _opt(
         "none", _HELP["distill"], "--distillation-type", "--distill", choices=_DISTILL
     )
@@ -201,8 +233,9 @@ _KIND_TEXT = {
     int: "an integer",
     float: "a number",
     str: "a string",
-    tuple: "a list of two numbers [min, max]",
 }
+_TUPLE_TEXT = {2: "a list of two numbers [min, max]", 3: "a list of three numbers [R, G, B]"}
+_TUPLE_METAVAR = {2: ("MIN", "MAX"), 3: ("R", "G", "B")}
 
 
 @dataclass(frozen=True)
@@ -213,6 +246,7 @@ class _Spec:
     default: Any
     flags: tuple[str, ...]
     meta: Mapping[str, Any]
+    length: int = 0  # number of items of a tuple field
 
     @property
     def flag(self) -> str:
@@ -223,7 +257,9 @@ class _Spec:
         return self.meta.get("choices")
 
     def describe(self) -> str:
-        text = _KIND_TEXT[self.kind] + (f" (one of {', '.join(self.choices)})" if self.choices else "")
+        text = (_TUPLE_TEXT[self.length] if self.kind is tuple else _KIND_TEXT[self.kind]) + (
+            f" (one of {', '.join(self.choices)})" if self.choices else ""
+        )
         return text + (" or null" if self.optional else "")
 
 
@@ -238,7 +274,8 @@ def _build_specs() -> dict[str, _Spec]:
             tp = next(a for a in args if a is not type(None))
         kind = tuple if typing.get_origin(tp) is tuple else tp
         flags = tuple(f.metadata["flags"]) or ("--" + f.name.replace("_", "-"),)
-        specs[f.name] = _Spec(f.name, kind, optional, f.default, flags, f.metadata)
+        length = len(typing.get_args(tp)) if kind is tuple else 0
+        specs[f.name] = _Spec(f.name, kind, optional, f.default, flags, f.metadata, length)
     return specs
 
 
@@ -293,10 +330,10 @@ def _coerce(spec: _Spec, value: Any, where: str) -> Any:
             raise ConfigError(f"{where}: must be one of {', '.join(spec.choices)}; got {_show(value)}{hint}")
         if isinstance(value, str):
             return value
-    elif spec.kind is tuple and isinstance(value, (list, tuple)) and len(value) == 2:
-        pair = [_to_float(v) for v in value]
-        if None not in pair:
-            return tuple(pair)
+    elif spec.kind is tuple and isinstance(value, (list, tuple)) and len(value) == spec.length:
+        items = [_to_float(v) for v in value]
+        if None not in items:
+            return tuple(items)
     raise ConfigError(f"{where}: expected {spec.describe()}, got {_show(value)} ({type(value).__name__})")
 
 
@@ -458,7 +495,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
         if spec.kind is bool:
             kw["action"] = argparse.BooleanOptionalAction
         elif spec.kind is tuple:
-            kw.update(nargs=2, type=float, metavar=("MIN", "MAX"))
+            kw.update(nargs=spec.length, type=float, metavar=_TUPLE_METAVAR[spec.length])
         else:
             kw["type"] = _arg_type(spec)
             for k in ("choices", "nargs", "const", "metavar"):
@@ -479,6 +516,7 @@ _RULES_TABLE = """
 [0,1] reprob hflip mixup_prob mixup_switch_prob distillation_alpha
 (0,1] decay_rate
 (0,1) model_ema_decay
+(0,1] crop_pct
 [0,2147483648) seed split_seed
 """
 _RULES = {name: ln.split()[0] for ln in _RULES_TABLE.strip().splitlines() for name in ln.split()[1:]}
@@ -526,6 +564,10 @@ def validate(cfg: TrainConfig) -> TrainConfig:
             fail(name, "must not be empty")
     if c.cutmix_minmax is not None and not 0 <= c.cutmix_minmax[0] < c.cutmix_minmax[1] <= 1:
         fail("cutmix_minmax", f"needs 0 <= MIN < MAX <= 1, got {list(c.cutmix_minmax)}")
+    for name in ("std", "teacher_std"):
+        if getattr(c, name) is not None and min(getattr(c, name)) <= 0:
+            fail(name, f"values must be > 0, got {list(getattr(c, name))}")
+    check_starting_weights(c)
     if c.lr is not None and c.lr_base is not None:
         fail(
             "lr",
@@ -551,6 +593,17 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     if c.amp == "fp16" and c.device == "cpu":
         fail("amp", "fp16 is not supported on --device cpu; use --amp bf16 or --amp none")
     return c
+
+
+def check_starting_weights(cfg: TrainConfig) -> None:
+    """A run that must not start from random weights (``needs_weights``, set by fine-tuning recipes) needs
+    weights to start from."""
+    if cfg.needs_weights and cfg.finetune is None:
+        raise ConfigError(
+            "--finetune is required: this recipe fine-tunes pretrained weights (needs_weights: true) and "
+            "would otherwise start from random weights; pass --finetune PATH (a deit checkpoint, an official "
+            ".pth or a timm state dict), or --no-needs-weights to train from scratch anyway"
+        )
 
 
 def dump_config(cfg: TrainConfig, notes: Mapping[str, str] | None = None) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -45,10 +44,19 @@ class StepContext:
     skip_nonfinite: int = 0
     log_interval: int = 50
     show_progress: bool = False
+    distributed: bool = False
     last_good_checkpoint: Callable[[], str] = lambda: "none yet"
-    should_stop: Callable[[], bool] = lambda: False
-    nonfinite_seen: int = 0
+    # asked at the end of every accumulation window; the argument says whether it may synchronise the
+    # processes (at log intervals and at the end of the epoch): under DDP all stop at the same window
+    should_stop: Callable[[bool], bool] = lambda may_sync: False
+    nonfinite_seen: int = 0  # skipped optimizer steps so far (all processes agree on it)
     global_step: int = 0
+    nonfinite_count: Tensor | None = None  # device-side counter behind nonfinite_seen
+    # the first non-finite batch since the last check, on the device: [tick, loss parts...] (tick -1: none)
+    nonfinite_first: Tensor | None = None
+    tick: Tensor | None = None  # device-side batch counter; host side: ticks[i] = (epoch, step, global step)
+    ticks: list = field(default_factory=list)
+    part_names: list = field(default_factory=list)
 
 
 @dataclass
@@ -70,27 +78,120 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.Abst
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The plain module under DDP (``.module``) and ``torch.compile`` (``._orig_mod``) wrappers, whose
+    state-dict keys carry no ``module.``/``_orig_mod.`` prefix."""
+    while True:
+        if isinstance(model, nn.parallel.DistributedDataParallel):
+            model = model.module
+        elif isinstance(getattr(model, "_orig_mod", None), nn.Module):
+            model = model._orig_mod
+        else:
+            return model
+
+
 def _fmt_eta(seconds: float) -> str:
     seconds = int(max(seconds, 0))
     return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
+def _optimizer_step(model: nn.Module, ctx: StepContext, found_inf: Tensor) -> None:
+    """Clip, step and zero the gradients, skipping the update where ``found_inf`` (a 0/1 device scalar that
+    every process agrees on) is 1, without reading it on the host when the optimizer can skip by itself."""
+    opt = ctx.optimizer
+    if ctx.scaler is not None:  # GradScaler skips steps with non-finite gradients: make them so
+        grads = [p.grad for g in opt.param_groups for p in g["params"] if p.grad is not None]
+        if grads:
+            grads[0].add_(torch.where(found_inf > 0, float("nan"), 0.0).to(grads[0].dtype))
+        if ctx.clip_grad:
+            ctx.scaler.unscale_(opt)
+            nn.utils.clip_grad_norm_(model.parameters(), ctx.clip_grad)
+        ctx.scaler.step(opt)
+        ctx.scaler.update()
+    else:
+        if ctx.clip_grad:
+            nn.utils.clip_grad_norm_(model.parameters(), ctx.clip_grad)
+        if getattr(opt, "_step_supports_amp_scaling", False):  # fused kernels skip on found_inf, on device
+            opt.found_inf, opt.grad_scale = found_inf, None
+            try:
+                opt.step()
+            finally:
+                del opt.found_inf, opt.grad_scale
+        elif found_inf.item() == 0:  # host read: free on CPU
+            opt.step()
+    opt.zero_grad(set_to_none=True)
+    if ctx.ema is not None:
+        ctx.ema.update(unwrap_model(model), skip=found_inf)
+
+
+def _check_nonfinite(ctx: StepContext, epoch: int) -> int:
+    """Read the skipped-step counter (a synchronisation: only at log intervals and at the end of an epoch);
+    warn about new skips, stop past ``skip_nonfinite``. Returns the skips new since the last check."""
+    if ctx.nonfinite_count is None:
+        return 0
+    seen = int(ctx.nonfinite_count.item())
+    new, ctx.nonfinite_seen = seen - ctx.nonfinite_seen, seen
+    if new <= 0:
+        return 0
+    ctx.global_step -= new  # global_step counts the updates made
+    first = ctx.nonfinite_first.tolist()
+    ctx.nonfinite_first[0] = -1.0
+    if first[0] >= 0:
+        e, step, gs = ctx.ticks[int(first[0])]
+        detail = ", ".join(f"{k}={v:.4g}" for k, v in zip(ctx.part_names, first[1:]))
+        where = f"at epoch {e} step {step} (global step {gs}): {detail}"
+    else:
+        where = f"on another process (epoch {epoch})"
+    more = f" and {new - 1} more" if new > 1 else ""
+    if seen > ctx.skip_nonfinite:
+        raise NonFiniteLossError(
+            f"non-finite loss {where}{more}; {seen} update(s) skipped, --skip-nonfinite allows "
+            f"{ctx.skip_nonfinite}; last good checkpoint: {ctx.last_good_checkpoint()} (intact; resume from it "
+            "with --resume, perhaps with a lower --lr, --clip-grad or --amp none)"
+        )
+    log.warning("skipping non-finite loss %s%s; %d of %d tolerated", where, more, seen, ctx.skip_nonfinite)
+    return new
+
+
 def train_one_epoch(
-    model: nn.Module, loader: Iterable, ctx: StepContext, epoch: int, start_step: int = 0
+    model: nn.Module,
+    loader: Iterable,
+    ctx: StepContext,
+    epoch: int,
+    start_step: int = 0,
+    carry: dict | None = None,
 ) -> EpochResult:
-    """Train for one epoch (or ``ctx.steps_per_epoch`` batches, starting after ``start_step`` ones)."""
+    """Train for one epoch (or ``ctx.steps_per_epoch`` batches, starting after ``start_step`` ones).
+
+    Optimizer steps close windows of ``accum_steps`` batches counted from the start of the epoch; the last
+    window may be shorter and is averaged over its own batches. A stop request ends the epoch only at the
+    end of a window. A non-finite loss on any process skips that window's update on every process (the
+    processes agree through one small all-reduce per optimizer step, never a host read); the count is read
+    at log intervals. ``carry`` (``EpochResult.extra["sums"]`` of an interrupted epoch) continues its averages.
+    """
     model.train()
-    device, total_steps = ctx.device, ctx.steps_per_epoch
-    sums: dict[str, float] = {}
+    device, total, accum = ctx.device, ctx.steps_per_epoch, ctx.accum_steps
+    if ctx.nonfinite_count is None:
+        ctx.nonfinite_count = torch.zeros((), device=device)
+        ctx.tick = torch.zeros((), device=device)
+    carry = carry or {}
+    names: list[str] = list(carry.get("names", []))
+    sums: Tensor | None = torch.tensor(carry["sums"], device=device) if carry.get("sums") else None
+    good = torch.tensor(float(carry.get("good", 0)), device=device)
     seen, steps, skipped, lr = 0, 0, 0, ctx.optimizer.param_groups[0]["lr"]
+    window_bad = torch.zeros((), device=device)
     t0 = time.perf_counter()
     ctx.optimizer.zero_grad(set_to_none=True)
-    bar: Any = progress(loader, f"epoch {epoch}", ctx.show_progress, total=total_steps - start_step)
-    step = start_step
+    every = max(1, ctx.log_interval // accum) if ctx.log_interval else 0
+    bar: Any = progress(loader, f"epoch {epoch}", ctx.show_progress, total=max(total - start_step, 0))
+    step, stopped = start_step - 1, False
     for step, (images, targets) in enumerate(bar, start=start_step):
-        if step >= total_steps:
+        if step >= total:
+            step -= 1
             break
-        lr = ctx.lr_at(ctx.optimizer, epoch + step / total_steps)
+        window_start = step - step % accum
+        if step == window_start:  # one lr per optimizer step: that of the window's first batch
+            lr = ctx.lr_at(ctx.optimizer, epoch + window_start / total)
         images = images.to(device, non_blocking=True)
         targets = targets.to(device, non_blocking=True)
         if ctx.mixup is not None:
@@ -101,77 +202,74 @@ def train_one_epoch(
         if ctx.teacher is not None:
             with torch.no_grad(), autocast(device, ctx.amp_dtype):
                 teacher_logits = ctx.teacher(images).float()
-        sync = (step + 1) % ctx.accum_steps == 0 or step + 1 == total_steps
+        last = step + 1 == total
+        sync = (step + 1) % accum == 0 or last
         no_sync = getattr(model, "no_sync", None)
         with no_sync() if (no_sync is not None and not sync) else contextlib.nullcontext():
             with autocast(device, ctx.amp_dtype):
                 outputs = model(images)
             outputs = tuple(o.float() for o in outputs) if isinstance(outputs, tuple) else outputs.float()
             loss, parts = ctx.criterion(outputs, targets, teacher_logits)
-            if not math.isfinite(loss.item()):
-                skipped += 1
-                ctx.nonfinite_seen += 1
-                detail = ", ".join(f"{k}={float(v):.4g}" for k, v in parts.items())
-                if ctx.nonfinite_seen > ctx.skip_nonfinite:
-                    raise NonFiniteLossError(
-                        f"non-finite loss at epoch {epoch} step {step} (global step {ctx.global_step}): {detail}; "
-                        f"last good checkpoint: {ctx.last_good_checkpoint()} (intact; resume from it with "
-                        f"--resume, perhaps with a lower --lr, --clip-grad or --amp none)"
-                    )
-                log.warning(
-                    "skipping non-finite step %d of epoch %d (%s); %d of %d tolerated",
-                    step,
-                    epoch,
-                    detail,
-                    ctx.nonfinite_seen,
-                    ctx.skip_nonfinite,
-                )
-                ctx.optimizer.zero_grad(set_to_none=True)
-                continue
-            scaled = loss / ctx.accum_steps
+            finite = torch.isfinite(loss)
+            window_bad += (~finite).float()
+            # backward even for a non-finite loss: DDP's gradient all-reduce must run on every process
+            scaled = loss / min(accum, total - window_start)
             if ctx.scaler is not None:
                 ctx.scaler.scale(scaled).backward()
             else:
                 scaled.backward()
-        if sync:
-            if ctx.scaler is not None:
-                if ctx.clip_grad:
-                    ctx.scaler.unscale_(ctx.optimizer)
-                    nn.utils.clip_grad_norm_(model.parameters(), ctx.clip_grad)
-                ctx.scaler.step(ctx.optimizer)
-                ctx.scaler.update()
-            else:
-                if ctx.clip_grad:
-                    nn.utils.clip_grad_norm_(model.parameters(), ctx.clip_grad)
-                ctx.optimizer.step()
-            ctx.optimizer.zero_grad(set_to_none=True)
-            if ctx.ema is not None:
-                ctx.ema.update(getattr(model, "module", model))
-            ctx.global_step += 1
-        for k, v in parts.items():
-            sums[k] = sums.get(k, 0.0) + float(v)
+        if not names:
+            names = list(parts)
+        raw = torch.stack([parts[k].float() for k in names])
+        if ctx.nonfinite_first is None or ctx.part_names != names:
+            ctx.part_names = names
+            ctx.nonfinite_first = torch.full((1 + len(names),), -1.0, device=device)
+        ctx.ticks.append((epoch, step, ctx.global_step))
+        record = ~finite & (ctx.nonfinite_first[0] < 0)
+        ctx.nonfinite_first = torch.where(record, torch.cat([ctx.tick.view(1), raw]), ctx.nonfinite_first)
+        ctx.tick += 1
+        row = torch.where(finite, raw, torch.zeros_like(raw))
+        sums = row if sums is None else sums + row
+        good += finite.float()
         seen += images.shape[0]
         steps += 1
-        elapsed = time.perf_counter() - t0
-        if ctx.show_progress:
-            bar.set_postfix(loss=f"{float(parts['total']):.4f}", lr=f"{lr:.2e}", ips=f"{seen / elapsed:.0f}")
-        elif ctx.log_interval and (step + 1) % ctx.log_interval == 0:
-            eta = elapsed / steps * (total_steps - step - 1)
-            log.info(
-                "epoch %d step %d/%d loss %.4f lr %.3e %.1f img/s eta %s",
-                epoch,
-                step + 1,
-                total_steps,
-                sums["total"] / steps,
-                lr,
-                seen / elapsed,
-                _fmt_eta(eta),
-            )
-        if ctx.should_stop():
+        if not sync:
+            continue
+        found_inf = window_bad.clamp(max=1.0)
+        if ctx.distributed:
+            found_inf = all_reduce_sum(found_inf).clamp(max=1.0)
+        _optimizer_step(model, ctx, found_inf)
+        ctx.nonfinite_count += found_inf
+        ctx.global_step += 1
+        window_bad.zero_()
+        report = last or (every and (step // accum + 1) % every == 0)
+        if report:
+            skipped += _check_nonfinite(ctx, epoch)
+            ctx.ticks.clear()
+            ctx.tick.zero_()
+            elapsed = time.perf_counter() - t0
+            mean_loss = (sums[names.index("total")] / good.clamp(min=1)).item()
+            if ctx.show_progress:
+                bar.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{lr:.2e}", ips=f"{seen / elapsed:.0f}")
+            elif not last:
+                eta = elapsed / steps * (total - step - 1)
+                log.info(
+                    "epoch %d step %d/%d loss %.4f lr %.3e %.1f img/s eta %s",
+                    epoch,
+                    step + 1,
+                    total,
+                    mean_loss,
+                    lr,
+                    seen / elapsed,
+                    _fmt_eta(eta),
+                )
+        if ctx.should_stop(bool(report)):
+            stopped = True
             break
     elapsed = time.perf_counter() - t0
-    averaged = {k: v / max(steps, 1) for k, v in sums.items()}
-    interrupted = ctx.should_stop() and step + 1 < total_steps
+    n_good = float(good.item())
+    values = (sums / max(n_good, 1.0)).tolist() if sums is not None else []
+    averaged = dict(zip(names, values)) if n_good else {k: float("nan") for k in names}
     return EpochResult(
         loss=averaged.get("total", float("nan")),
         parts=averaged,
@@ -179,9 +277,12 @@ def train_one_epoch(
         images_per_s=seen / max(elapsed, 1e-9),
         seconds=elapsed,
         steps=steps,
-        interrupted=interrupted,
+        interrupted=stopped,
         skipped_nonfinite=skipped,
-        extra={"next_step": step + 1},
+        extra={
+            "next_step": step + 1,
+            "sums": {"names": names, "sums": sums.tolist() if sums is not None else [], "good": n_good},
+        },
     )
 
 
@@ -201,11 +302,14 @@ def evaluate(
     amp_dtype: torch.dtype | None = None,
     show_progress: bool = False,
     desc: str = "eval",
+    forward: Callable[[Tensor], tuple[Tensor, Tensor | None]] | None = None,
+    reduce: bool = True,
 ) -> dict[str, float]:
     """Top-1/top-5 (%) of every output: ``cls``, ``dist`` and ``fused`` heads for a distilled DeiT,
     ``fused`` alone (= the only output) otherwise, and ``teacher`` if given; plus the fused CE loss.
 
-    Counts are summed over all processes, so with a ``DistributedEvalSampler`` each sample counts once.
+    Counts are summed over all processes (``reduce``), so with a ``DistributedEvalSampler`` each sample
+    counts once. ``forward`` (e.g. a compiled ``forward_heads``) replaces the model's ``(cls, dist)`` call.
     """
     model.eval()
     net = getattr(model, "module", model)
@@ -214,7 +318,9 @@ def evaluate(
     for images, targets in progress(loader, desc, show_progress):
         images, targets = images.to(device, non_blocking=True), targets.to(device, non_blocking=True)
         with autocast(device, amp_dtype):
-            if hasattr(net, "forward_heads"):
+            if forward is not None:
+                cls, dist = forward(images)
+            elif hasattr(net, "forward_heads"):
                 cls, dist = net.forward_heads(images)
             else:
                 cls, dist = net(images), None
@@ -242,7 +348,7 @@ def evaluate(
             + (["cls", "dist"] if getattr(net, "distilled", False) else [])
             + (["teacher"] if teacher is not None else [])
         )
-    sums = all_reduce_sum(sums.double())
+    sums = all_reduce_sum(sums.double()) if reduce else sums.double()
     n = max(sums[0].item(), 1.0)
     result = {"samples": int(sums[0].item()), "loss": sums[1].item() / n}
     for i, name in enumerate(names):

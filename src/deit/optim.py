@@ -42,9 +42,15 @@ def build_optimizer(
 class LRSchedule:
     """Learning rate as a function of the (fractional) epoch, evaluated at every optimizer step.
 
-    cosine: linear warm-up from ``warmup_lr`` to ``base_lr`` over ``warmup_epochs``, then half a cosine down
-    to ``min_lr`` at ``epochs`` (official DeiT: timm's cosine scheduler, warm-up 5, warm-up lr 1e-6, min 1e-5;
-    the official code steps it once per epoch, we step it per optimizer step, the same curve sampled finer).
+    Default (``official=False``): linear warm-up from ``warmup_lr`` to ``base_lr`` over ``warmup_epochs``,
+    then half a cosine from ``base_lr`` down to ``min_lr`` over the remaining ``epochs - warmup_epochs``,
+    evaluated at every optimizer step.
+
+    ``official=True``: exactly what the official DeiT ``main.py`` does with timm's scheduler
+    (``CosineLRScheduler(t_initial=epochs, warmup_t=warmup_epochs, ...)``, or ``StepLRScheduler``): the
+    cosine spans all ``epochs`` counted from 0 (the warm-up overlaps its start, so it never reaches
+    ``base_lr`` exactly), the rate changes once per epoch, and since ``lr_scheduler.step(epoch)`` is called
+    after epoch ``epoch``, epoch ``e`` trains at timm's value for ``max(e - 1, 0)``.
     """
 
     base_lr: float
@@ -55,8 +61,23 @@ class LRSchedule:
     kind: str = "cosine"
     decay_epochs: float = 30
     decay_rate: float = 0.1
+    official: bool = False
+
+    def timm_value(self, t: int) -> float:
+        """timm's scheduler value at integer epoch ``t`` (``t_in_epochs``, one cycle, no noise)."""
+        if t < self.warmup_epochs:
+            return self.warmup_lr + t * (self.base_lr - self.warmup_lr) / self.warmup_epochs
+        if self.kind == "constant":
+            return self.base_lr
+        if self.kind == "step":
+            return self.base_lr * self.decay_rate ** (t // self.decay_epochs)
+        if t >= self.epochs:
+            return self.min_lr
+        return self.min_lr + 0.5 * (self.base_lr - self.min_lr) * (1 + math.cos(math.pi * t / self.epochs))
 
     def __call__(self, epoch: float) -> float:
+        if self.official:
+            return self.timm_value(max(math.floor(epoch) - 1, 0))
         if epoch < self.warmup_epochs:
             return self.warmup_lr + (self.base_lr - self.warmup_lr) * epoch / self.warmup_epochs
         if self.kind == "constant":
@@ -83,13 +104,23 @@ class ModelEma:
         self.state = {k: v.detach().clone().float() for k, v in model.state_dict().items()}
 
     @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
+    def update(self, model: nn.Module, skip: torch.Tensor | None = None) -> None:
+        """One EMA step towards the weights of ``model`` (the plain module: no DDP/compile wrapper).
+        ``skip``: a 0/1 scalar tensor; 1 leaves the average unchanged (a skipped optimizer step) without
+        reading it on the host."""
+        weight: float | torch.Tensor = 1.0 - self.decay
+        if skip is not None:
+            weight = (1.0 - skip.float()) * (1.0 - self.decay)
         for k, v in model.state_dict().items():
             ema = self.state[k]
             if v.dtype.is_floating_point:
-                ema.lerp_(v.detach().float(), 1.0 - self.decay)
-            else:
+                ema.lerp_(
+                    v.detach().float(), weight.to(ema.device) if isinstance(weight, torch.Tensor) else weight
+                )
+            elif skip is None:
                 ema.copy_(v)
+            else:
+                ema.copy_(torch.where(skip > 0, ema, v))
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return self.state

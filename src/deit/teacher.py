@@ -237,6 +237,7 @@ class TeacherWrapper(nn.Module):
         self.spec = spec
         self.channels_last = channels_last
         self.num_classes = getattr(model, "num_classes", None)
+        self.input_stats: tuple[list[float], list[float], str] | None = None  # set by build_teacher
         for p in self.model.parameters():
             p.requires_grad_(False)
         stats = (teacher_mean, teacher_std, student_mean, student_std)
@@ -289,11 +290,15 @@ class TeacherWrapper(nn.Module):
             return out.detach().float()
 
 
-def _model_stats(model: nn.Module) -> tuple[Sequence[float] | None, Sequence[float] | None]:
+def _model_stats(model: nn.Module) -> tuple[tuple[Sequence[float], Sequence[float]], str]:
+    """The input statistics of the model's ``pretrained_cfg`` (for timm: its default pretrained tag),
+    else ImageNet's; with a text saying where they come from."""
     cfg = getattr(model, "pretrained_cfg", None)
     if isinstance(cfg, dict) and cfg.get("mean") is not None and cfg.get("std") is not None:
-        return cfg["mean"], cfg["std"]
-    return None, None
+        tag = cfg.get("tag")
+        name = f"{cfg.get('architecture')}.{tag}" if tag and cfg.get("architecture") else "the model"
+        return (cfg["mean"], cfg["std"]), f"the pretrained cfg of {name}"
+    return (_IMAGENET_MEAN, _IMAGENET_STD), "ImageNet's (the model declares none)"
 
 
 def _probe_size(model: nn.Module, img_size: int | None) -> int:
@@ -401,8 +406,9 @@ def build_teacher(
 
         model, meta = load_model_from_checkpoint(name_or_checkpoint, map_location="cpu")
         t_mean, t_std = meta.get("data_mean"), meta.get("data_std")
+        source = f"the checkpoint {name_or_checkpoint}"
         if t_mean is None or t_std is None:
-            t_mean, t_std = _model_stats(model)
+            (t_mean, t_std), source = _model_stats(model)
         spec = ModelSpec.from_dict(meta["model_spec"]) if meta.get("model_spec") else None
         ckpt_names = meta.get("class_names")
         if class_names is not None and ckpt_names is not None and list(ckpt_names) != list(class_names):
@@ -421,15 +427,20 @@ def build_teacher(
         model, spec = build_classifier(name_or_checkpoint, num_classes, in_chans=in_chans, img_size=img_size)
         if weights is not None:
             _load_weights_strict(model, weights, num_classes)
-        t_mean, t_std = _model_stats(model)
-    if teacher_mean is not None:
-        t_mean = teacher_mean
-    if teacher_std is not None:
-        t_std = teacher_std
+        (t_mean, t_std), source = _model_stats(model)
+        if weights is not None and spec is not None and spec.source in ("timm", "torchvision"):
+            source += (
+                f" of {spec.source}'s {name_or_checkpoint!r}, not read from {weights}: pass --teacher-mean/"
+                "--teacher-std if these weights were trained with other statistics"
+            )
+    if teacher_mean is not None or teacher_std is not None:
+        t_mean = t_mean if teacher_mean is None else teacher_mean
+        t_std = t_std if teacher_std is None else teacher_std
+        source = "--teacher-mean/--teacher-std"
 
     model.to(device)
     _check_output_classes(model, num_classes, in_chans, img_size, what=repr(name_or_checkpoint))
-    return TeacherWrapper(
+    wrapper = TeacherWrapper(
         model,
         teacher_mean=t_mean,
         teacher_std=t_std,
@@ -438,6 +449,8 @@ def build_teacher(
         channels_last=channels_last,
         spec=spec,
     ).to(device)
+    wrapper.input_stats = ([float(v) for v in t_mean], [float(v) for v in t_std], source)
+    return wrapper
 
 
 __all__ = ["SOURCES", "ModelSpec", "TeacherWrapper", "build_classifier", "build_from_spec", "build_teacher"]

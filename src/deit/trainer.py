@@ -11,6 +11,7 @@ state, ``weights_only`` loadable), ``model.safetensors`` + ``model.json`` and ``
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import random
@@ -41,7 +42,7 @@ from deit.data import (
     build_transform,
     set_transform,
 )
-from deit.distributed import DistInfo, all_reduce_sum, cleanup, init_distributed
+from deit.distributed import DistInfo, all_reduce_sum, broadcast_object, cleanup, init_distributed
 from deit.engine import StepContext, evaluate, train_one_epoch
 from deit.errors import CheckpointError, ConfigError, DataError, DeiTError, NonFiniteLossError
 from deit.losses import DistillationLoss, build_base_criterion
@@ -50,7 +51,7 @@ from deit.models.weights import load_weights
 from deit.optim import LRSchedule, ModelEma, build_optimizer
 from deit.plots import plot_curves, write_csv
 from deit.progress import is_interactive
-from deit.teacher import build_classifier, build_teacher
+from deit.teacher import ModelSpec, build_classifier, build_teacher
 
 log = logging.getLogger("deit")
 AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -140,7 +141,7 @@ def default_img_size(cfg: TrainConfig, first_image: Any = None) -> int:
 
 def train_transform(cfg: TrainConfig, img_size: int, mean: Any, std: Any) -> Any:
     if not cfg.augment:
-        return build_transform(False, img_size, mean, std)
+        return build_transform(False, img_size, mean, std, crop_pct=cfg.crop_pct)
     return build_transform(
         True,
         img_size,
@@ -159,14 +160,13 @@ def train_transform(cfg: TrainConfig, img_size: int, mean: Any, std: Any) -> Any
 def build_data(cfg: TrainConfig, world_size: int = 1) -> DataBundle:
     """The datasets, with ``cfg``'s recipe resolved against the training set (``DataBundle.cfg``)."""
     img_size = default_img_size(cfg)
-    mean, std = IMAGENET_MEAN, IMAGENET_STD
+    mean, std = cfg.mean or IMAGENET_MEAN, cfg.std or IMAGENET_STD
     common = dict(val_split=cfg.val_split, seed=cfg.split_seed, skip_corrupt=cfg.skip_corrupt)
     train = build_dataset(cfg.data, "train", None, img_size=img_size, **common)
     if not cfg.img_size and not is_deit_model(cfg.model) and len(train):
         img_size = default_img_size(cfg, train[0][0])
-    val = build_dataset(
-        cfg.data, "val", build_transform(False, img_size, mean, std), img_size=img_size, **common
-    )
+    eval_tf = build_transform(False, img_size, mean, std, crop_pct=cfg.crop_pct)
+    val = build_dataset(cfg.data, "val", eval_tf, img_size=img_size, **common)
     stats = DataStats.of(train, img_size)
     cfg, choices, warnings = resolve_recipe(cfg, stats, world_size, transformer=is_deit_model(cfg.model))
     set_transform(train, train_transform(cfg, img_size, mean, std))
@@ -208,15 +208,36 @@ def blame(flag: str, value: Any) -> Iterator[None]:
         raise type(exc)(f"{flag} {value}: {exc}") from exc
 
 
-def build_student(cfg: TrainConfig, num_classes: int, img_size: int) -> tuple[nn.Module, dict]:
-    extra: dict[str, Any] = {}
+def _regularisation_kwargs(cfg: TrainConfig) -> dict[str, Any]:
+    """--drop/--drop-path as constructor arguments of the student: DeiT and timm models take both, the
+    small CNNs dropout only; what a model cannot apply is said at start, never silently dropped."""
     if is_deit_model(cfg.model):
-        extra = {"drop_rate": cfg.drop, "drop_path_rate": cfg.drop_path}
+        return {"drop_rate": cfg.drop, "drop_path_rate": cfg.drop_path}
+    source = ModelSpec.from_dict({"name": cfg.model}).source
+    extra: dict[str, Any] = {}
+    ignored = []
+    if cfg.drop:
+        if source in ("timm", "cnn"):
+            extra["drop_rate"] = cfg.drop
+        else:
+            ignored.append(f"--drop {cfg.drop:g}")
+    if cfg.drop_path:
+        if source == "timm":
+            extra["drop_path_rate"] = cfg.drop_path
+        else:
+            ignored.append(f"--drop-path {cfg.drop_path:g} (no stochastic depth)")
+    if ignored:
+        log.warning("%s student %s cannot apply %s: not used", source, cfg.model, " and ".join(ignored))
+    return extra
+
+
+def build_student(cfg: TrainConfig, num_classes: int, img_size: int) -> tuple[nn.Module, dict]:
     with blame("--model", cfg.model):
+        extra = _regularisation_kwargs(cfg)
         model, spec = build_classifier(cfg.model, num_classes, img_size=img_size, **extra)
     if cfg.finetune:
         with blame("--finetune", cfg.finetune):
-            dropped = load_weights(model, cfg.finetune)
+            dropped = load_weights(model, cfg.finetune, pos_embed_interp=cfg.pos_embed_interp)
         log.info(
             "fine-tuning from %s%s", cfg.finetune, f" (new heads: {', '.join(dropped)})" if dropped else ""
         )
@@ -265,6 +286,10 @@ def resolve_resume(cfg: TrainConfig, run: ckpt.RunFolder) -> Path | None:
     if not path.is_file():
         raise CheckpointError(f"--resume {path}: no such checkpoint file")
     return path
+
+
+def _fmt_stats(values: Any) -> str:
+    return "[" + ", ".join(f"{float(v):.4g}" for v in values) + "]"
 
 
 class Trainer:
@@ -323,7 +348,10 @@ class Trainer:
                     device=device,
                     channels_last=cfg.channels_last,
                     class_names=data.classes,
+                    teacher_mean=cfg.teacher_mean,
+                    teacher_std=cfg.teacher_std,
                 )
+            self.cfg = cfg = self._record_teacher_stats(cfg, data)
         model.to(device)
         if cfg.channels_last:
             model.to(memory_format=torch.channels_last)
@@ -348,6 +376,7 @@ class Trainer:
             cfg.sched,
             cfg.decay_epochs,
             cfg.decay_rate,
+            official=cfg.sched_official,
         )
         self.mixup = build_batch_mixup(cfg, num_classes)
         self.criterion = DistillationLoss(
@@ -360,8 +389,11 @@ class Trainer:
         )
 
         net: nn.Module = model
-        if cfg.compile:
-            net = torch.compile(net)
+        self.eval_forward = None
+        if cfg.compile:  # compile, then wrap in DDP (PyTorch's documented order); eval runs compiled too
+            net = compiled = torch.compile(net)
+            heads = getattr(model, "forward_heads", None)
+            self.eval_forward = torch.compile(heads) if heads is not None else lambda x: (compiled(x), None)
         if self.dist.distributed:
             net = nn.parallel.DistributedDataParallel(
                 net, device_ids=[device.index] if device.type == "cuda" else None
@@ -406,6 +438,7 @@ class Trainer:
             skip_nonfinite=cfg.skip_nonfinite,
             log_interval=cfg.log_interval,
             show_progress=main and is_interactive(),
+            distributed=self.dist.distributed,
             last_good_checkpoint=self._last_good,
             should_stop=self._should_stop,
         )
@@ -429,22 +462,62 @@ class Trainer:
                 amp,
                 cfg.distillation_type,
             )
+        if main:
+            log.info("trains: %s", self.describe_objective())
         self.tb = self._tensorboard() if main and cfg.tensorboard else None
+
+    def describe_objective(self) -> str:
+        """What the loss trains, in words (the first lines of a run say it)."""
+        cfg = self.cfg
+        if not self.distilled:
+            return f"{cfg.model}: one head, on the labels"
+        if cfg.distillation_type == "none":
+            return (
+                f"{cfg.model}: class and distillation heads both on the labels, no teacher (the official code "
+                "trains the class head only); evaluation averages the two heads"
+            )
+        target = (
+            "hard labels (argmax)"
+            if cfg.distillation_type == "hard"
+            else f"soft outputs (tau {cfg.distillation_tau})"
+        )
+        return (
+            f"{cfg.model}: class head on the labels (weight {1 - cfg.distillation_alpha:g}), distillation head on "
+            f"the teacher's {target} (weight {cfg.distillation_alpha:g}); evaluation averages the two heads"
+        )
+
+    def _record_teacher_stats(self, cfg: TrainConfig, data: DataBundle) -> TrainConfig:
+        """Log the teacher's input statistics and keep them in the config (so in config.yaml)."""
+        t_mean, t_std, source = self.teacher.input_stats
+        log.info(
+            "teacher input: mean %s std %s (from %s); student input: mean %s std %s; %s",
+            _fmt_stats(t_mean),
+            _fmt_stats(t_std),
+            source,
+            _fmt_stats(data.mean),
+            _fmt_stats(data.std),
+            "renormalised for the teacher" if self.teacher.renormalize else "the same, passed as is",
+        )
+        if len(t_mean) == len(t_std) == 3:
+            cfg = dataclasses.replace(cfg, teacher_mean=tuple(t_mean), teacher_std=tuple(t_std))
+        return cfg
 
     # ------------------------------------------------------------------ state
     def _last_good(self) -> str:
         last = ckpt.find_last_checkpoint(self.run.root) if self.dist.is_main else None
         return str(last) if last else "none yet"
 
-    def _should_stop(self) -> bool:
+    def _should_stop(self, may_sync: bool) -> bool:
         flag = self.stop.requested
         if self.dist.distributed:  # every rank stops at the same step, or collectives would hang
+            if not may_sync:  # agree only at log intervals and epoch ends: no per-step synchronisation
+                return False
             t = torch.tensor([1.0 if flag else 0.0], device=self.device)
             flag = all_reduce_sum(t).item() > 0
             self.stop.requested = flag
         return flag
 
-    def state(self, epoch: int, step_in_epoch: int, metrics: dict) -> dict:
+    def state(self, epoch: int, step_in_epoch: int, metrics: dict, partial: dict | None = None) -> dict:
         return {
             "format": "deit-train-v1",
             "model": self.model.state_dict(),
@@ -458,6 +531,7 @@ class Trainer:
             "ema": self.ema.state_dict() if self.ema else None,
             "epoch": epoch,  # completed epochs
             "step_in_epoch": step_in_epoch,  # > 0 only for a checkpoint taken mid-epoch (signal)
+            "epoch_sums": partial,  # the interrupted epoch's loss sums, continued on resume
             "global_step": self.ctx.global_step,
             "best_top1": self.best_top1 if self.best_top1 != float("-inf") else None,
             "rng": ckpt.capture_rng_state(),
@@ -487,6 +561,7 @@ class Trainer:
         self.ctx.global_step = int(state.get("global_step", 0))
         self.best_top1 = state.get("best_top1") if state.get("best_top1") is not None else float("-inf")
         self._resume_rng = state.get("rng") if self.start_step else None
+        self._resume_sums = state.get("epoch_sums") if self.start_step else None
         if self.dist.is_main and self.run.metrics_path.exists():
             # Epochs logged after this checkpoint (a crash between the metrics line and the save) run again.
             kept = [
@@ -506,7 +581,9 @@ class Trainer:
             ) from exc
         return SummaryWriter(str(self.run.root / "tensorboard"))
 
-    def save(self, epoch: int, step_in_epoch: int, metrics: dict, best: bool) -> None:
+    def save(
+        self, epoch: int, step_in_epoch: int, metrics: dict, best: bool, partial: dict | None = None
+    ) -> None:
         # a finite loss with NaN/Inf gradients poisons the weights: never let them replace the last good checkpoint
         bad = [
             k
@@ -522,13 +599,15 @@ class Trainer:
             )
         if not self.dist.is_main:
             return
-        state = self.state(epoch, step_in_epoch, metrics)
+        state = self.state(epoch, step_in_epoch, metrics, partial)
         if best:
             ckpt.save_checkpoint(state, self.run.best)
         ckpt.save_checkpoint(state, self.run.last)
 
     # ------------------------------------------------------------------ loop
-    def train_loader(self, epoch: int, start_step: int) -> DataLoader:
+    def train_loader(self, epoch: int, start_step: int) -> DataLoader | list:
+        if start_step >= self.steps_per_epoch:  # stopped after the epoch's last step: nothing left
+            return []
         self.train_sampler.set_epoch(epoch)
         indices = list(iter(self.train_sampler))[start_step * self.cfg.batch_size :]
         g = torch.Generator().manual_seed(epoch_seed(self.cfg, epoch, self.dist.rank))
@@ -545,12 +624,13 @@ class Trainer:
                 seed_everything(epoch_seed(cfg, epoch, self.dist.rank))
                 if start_step and getattr(self, "_resume_rng", None):
                     ckpt.restore_rng_state(self._resume_rng)
+                carry = getattr(self, "_resume_sums", None) if start_step else None
                 result = train_one_epoch(
-                    self.net, self.train_loader(epoch, start_step), self.ctx, epoch, start_step
+                    self.net, self.train_loader(epoch, start_step), self.ctx, epoch, start_step, carry
                 )
-                if result.interrupted:
+                if result.interrupted:  # also on the epoch's last step: evaluation runs after the resume
                     next_step = result.extra["next_step"]
-                    self.save(epoch, next_step, metrics, best=False)
+                    self.save(epoch, next_step, metrics, best=False, partial=result.extra["sums"])
                     if main:
                         print(
                             f"deit train: stopped by {self.stop.signal_name} at epoch {epoch} step {next_step}; "
@@ -623,14 +703,21 @@ class Trainer:
         }
 
     def evaluate(self) -> dict[str, float]:
+        if self.dist.distributed and not self.cfg.dist_eval:  # the main process alone evaluates everything
+            metrics = self._evaluate(reduce=False) if self.dist.is_main else None
+            return broadcast_object(metrics)
+        return self._evaluate(reduce=True)
+
+    def _evaluate(self, reduce: bool) -> dict[str, float]:
         teacher = self.teacher if self.teacher_metrics is None else None  # frozen: measure it once
+        kw = dict(amp_dtype=self.amp_dtype, forward=self.eval_forward, reduce=reduce)
         metrics = evaluate(
             self.net,
             self.val_loader,
             self.device,
             teacher=teacher,
-            amp_dtype=self.amp_dtype,
             show_progress=self.ctx.show_progress,
+            **kw,
         )
         if teacher is not None:
             self.teacher_metrics = {k: v for k, v in metrics.items() if k.startswith("teacher_")}
@@ -638,7 +725,7 @@ class Trainer:
         if self.ema is not None:
             backup = {k: v.clone() for k, v in self.model.state_dict().items()}
             self.model.load_state_dict({k: v.to(backup[k].dtype) for k, v in self.ema.state_dict().items()})
-            ema_metrics = evaluate(self.net, self.val_loader, self.device, amp_dtype=self.amp_dtype)
+            ema_metrics = evaluate(self.net, self.val_loader, self.device, **kw)
             self.model.load_state_dict(backup)
             metrics.update({f"ema_{k}": v for k, v in ema_metrics.items() if k.endswith(("top1", "top5"))})
         return metrics

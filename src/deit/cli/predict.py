@@ -63,7 +63,8 @@ def preprocessing(model: Any, meta: dict) -> tuple[int, tuple, tuple, Callable]:
     img_size = int(meta.get("img_size") or getattr(model, "img_size", None) or 224)
     mean = tuple(meta.get("data_mean") or IMAGENET_MEAN)
     std = tuple(meta.get("data_std") or IMAGENET_STD)
-    return img_size, mean, std, build_transform(False, img_size, mean, std)
+    crop_pct = float((meta.get("config") or {}).get("crop_pct") or 0.875)  # the run's --crop-pct
+    return img_size, mean, std, build_transform(False, img_size, mean, std, crop_pct=crop_pct)
 
 
 def load_tensors(

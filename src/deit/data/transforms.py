@@ -147,7 +147,16 @@ def _check_stats(mean: Sequence[float], std: Sequence[float]) -> tuple[tuple[flo
     return mean_t, std_t
 
 
-def _interp(name: str) -> T.InterpolationMode:
+_RANDOM_INTERP = "random"
+
+
+def _resize(size: int, interp: T.InterpolationMode | str) -> Callable:
+    if interp == _RANDOM_INTERP:
+        return T.RandomChoice([_resize(size, _interp(n)) for n in ("bilinear", "bicubic")])
+    return T.Resize(size, interpolation=interp)
+
+
+def _interp(name: str) -> T.InterpolationMode | str:
     table = {
         "bicubic": T.InterpolationMode.BICUBIC,
         "bilinear": T.InterpolationMode.BILINEAR,
@@ -156,6 +165,8 @@ def _interp(name: str) -> T.InterpolationMode:
         "box": T.InterpolationMode.BOX,
         "hamming": T.InterpolationMode.HAMMING,
     }
+    if name == "random":
+        return _RANDOM_INTERP
     if name not in table:
         raise ConfigError(f"interpolation must be one of {sorted(table)}, got {name!r}")
     return table[name]
@@ -175,15 +186,22 @@ def _posterize_any_bits(img: Image.Image, bits_to_keep: int, **_: Any) -> Image.
     return ImageOps.posterize(img, bits_to_keep)
 
 
-def _patch_timm_posterize() -> None:
+def _fix_posterize(transform: Any) -> Any:
+    """Swap timm's posterize for :func:`_posterize_any_bits` in the augmentation ops of ``transform``
+    only (Compose -> RandAugment / AutoAugment / AugMix -> AugmentOp); timm's tables stay untouched."""
     from timm.data import auto_augment
 
-    for name in ("Posterize", "PosterizeIncreasing", "PosterizeOriginal"):
-        if auto_augment.NAME_TO_OP.get(name) is auto_augment.posterize:
-            auto_augment.NAME_TO_OP[name] = _posterize_any_bits
-
-
-_patch_timm_posterize()
+    stack = [transform]
+    while stack:
+        t = stack.pop()
+        if isinstance(t, (list, tuple)):
+            stack.extend(t)
+        elif isinstance(t, auto_augment.AugmentOp):
+            if t.aug_fn is auto_augment.posterize:
+                t.aug_fn = _posterize_any_bits
+        else:
+            stack.extend(getattr(t, a) for a in ("transforms", "ops", "policy") if hasattr(t, a))
+    return transform
 
 
 def _small_auto_augment(auto_augment: str, img_size: int, mean: Sequence[float], interpolation: str):
@@ -197,14 +215,18 @@ def _small_auto_augment(auto_augment: str, img_size: int, mean: Sequence[float],
     hparams: dict[str, Any] = {
         "translate_const": int(img_size * 0.45),
         "img_mean": tuple(min(255, round(255 * m)) for m in mean),
-        "interpolation": str_to_pil_interp(interpolation),
+        "interpolation": (
+            (str_to_pil_interp("bilinear"), str_to_pil_interp("bicubic"))  # random per op, as timm
+            if interpolation == "random"
+            else str_to_pil_interp(interpolation)
+        ),
     }
     if auto_augment.startswith("rand"):
-        return rand_augment_transform(auto_augment, hparams)
+        return _fix_posterize(rand_augment_transform(auto_augment, hparams))
     if auto_augment.startswith("augmix"):
         hparams["translate_pct"] = 0.3
-        return augment_and_mix_transform(auto_augment, hparams)
-    return auto_augment_transform(auto_augment, hparams)
+        return _fix_posterize(augment_and_mix_transform(auto_augment, hparams))
+    return _fix_posterize(auto_augment_transform(auto_augment, hparams))
 
 
 def build_transform(
@@ -241,7 +263,8 @@ def build_transform(
         raise ConfigError(f"img_size must be a positive integer, got {img_size}")
     img_size = int(img_size)
     mean_t, std_t = _check_stats(mean, std)
-    interp = _interp(interpolation)
+    # "random" (train only): bilinear or bicubic per image, as timm's RandomResizedCropAndInterpolation
+    interp = _interp("bicubic" if interpolation == "random" and not is_train else interpolation)
     if small_image_policy not in ("auto", "small", "large"):
         raise ConfigError(
             f"small_image_policy must be 'auto', 'small' or 'large', got {small_image_policy!r}"
@@ -269,21 +292,23 @@ def build_transform(
     if not small:
         from timm.data import create_transform
 
-        return create_transform(
-            input_size=img_size,
-            is_training=True,
-            color_jitter=color_jitter,
-            auto_augment=aa,
-            interpolation=interpolation,
-            re_prob=reprob,
-            re_mode=remode,
-            re_count=recount,
-            mean=mean_t,
-            std=std_t,
-            hflip=hflip,
+        return _fix_posterize(
+            create_transform(
+                input_size=img_size,
+                is_training=True,
+                color_jitter=color_jitter,
+                auto_augment=aa,
+                interpolation=interpolation,
+                re_prob=reprob,
+                re_mode=remode,
+                re_count=recount,
+                mean=mean_t,
+                std=std_t,
+                hflip=hflip,
+            )
         )
 
-    steps = [T.Resize(img_size, interpolation=interp), T.RandomCrop(img_size, padding=4)]
+    steps = [_resize(img_size, interp), T.RandomCrop(img_size, padding=4)]
     if hflip > 0:  # 0 for data whose classes are not mirror-invariant (digits, text)
         steps.append(T.RandomHorizontalFlip(hflip))
     if aa is not None:

@@ -60,15 +60,18 @@ def _is_state_dict(obj: Mapping) -> bool:
     return len(obj) > 0 and all(isinstance(v, Tensor) for v in obj.values())
 
 
+POS_EMBED_INTERP = ("official", "timm")
+
+
 def resample_pos_embed(
-    pos_embed: Tensor, new_grid: int, num_prefix_tokens: int, antialias: bool = True
+    pos_embed: Tensor, new_grid: int, num_prefix_tokens: int, antialias: bool = False
 ) -> Tensor:
     """Resize the patch part of a position embedding [1, prefix + g*g, D] to ``new_grid`` (bicubic).
 
     Prefix tokens (class, distillation) are kept bit-identical, as for fine-tuning at 384 (paper Sec. 6.5).
-    ``antialias=True`` (default) equals timm's ``resample_abs_pos_embed``; PyTorch's antialiased bicubic
-    kernel uses a=-0.5, the plain one a=-0.75 as in the official DeiT fine-tuning script
-    (``antialias=False``). Upsampling 14->24 the two differ by up to ~0.45 on unit-variance embeddings.
+    ``antialias=False`` (default) is the official DeiT fine-tuning script's plain bicubic (a=-0.75);
+    ``antialias=True`` equals timm's ``resample_abs_pos_embed`` (PyTorch's antialiased kernel, a=-0.5).
+    Upsampling 14->24 the two differ by up to ~0.45 on unit-variance embeddings.
     """
     prefix, grid = pos_embed[:, :num_prefix_tokens], pos_embed[:, num_prefix_tokens:]
     old = grid_size(grid.shape[1])
@@ -83,22 +86,46 @@ def resample_pos_embed(
     return torch.cat([prefix, grid], dim=1)
 
 
-def adapt_state_dict(state_dict: Mapping[str, Tensor], model: nn.Module) -> dict[str, Tensor]:
-    """Make a DeiT state dict fit ``model``: resample the position embedding to the model's grid and
-    drop classifier heads whose class count differs (logged). Other shape mismatches are left for
-    ``load_weights`` to report."""
+def _check_prefix_tokens(sd: Mapping[str, Tensor], model: DeiT) -> None:
+    if "cls_token" not in sd:
+        return
+    has = 2 if "dist_token" in sd else 1
+    if has != model.num_prefix_tokens:
+        words = {1: "one prefix token (class)", 2: "two prefix tokens (class + distillation)"}
+        hint = (
+            "a *_distilled_* model needs distilled weights; load these into the non-distilled model"
+            if has == 1
+            else "load these into the matching *_distilled_* model"
+        )
+        raise CheckpointError(
+            f"the checkpoint has {words[has]} but the model {words[model.num_prefix_tokens]}: {hint}"
+        )
+
+
+def adapt_state_dict(
+    state_dict: Mapping[str, Tensor], model: nn.Module, pos_embed_interp: str = "official"
+) -> dict[str, Tensor]:
+    """Make a DeiT state dict fit ``model``: resample the position embedding to the model's grid
+    (``pos_embed_interp``: 'official' plain bicubic or 'timm' antialiased) and drop classifier heads whose
+    class count differs (logged). Other shape mismatches are left for ``load_weights`` to report."""
+    if pos_embed_interp not in POS_EMBED_INTERP:
+        raise CheckpointError(f"pos_embed_interp must be one of {POS_EMBED_INTERP}, got {pos_embed_interp!r}")
     sd = dict(state_dict)
     target = model.state_dict()
+    if isinstance(model, DeiT):
+        _check_prefix_tokens(sd, model)
     if isinstance(model, DeiT) and "pos_embed" in sd and sd["pos_embed"].shape != target["pos_embed"].shape:
         src, dst = sd["pos_embed"], target["pos_embed"]
         prefix = model.num_prefix_tokens
         if src.shape[-1] == dst.shape[-1]:
             new_grid = model.patch_embed.grid_size
-            sd["pos_embed"] = resample_pos_embed(src, new_grid, prefix)
+            antialias = pos_embed_interp == "timm"
+            sd["pos_embed"] = resample_pos_embed(src, new_grid, prefix, antialias=antialias)
             log.info(
-                "resampled pos_embed %s -> %s (bicubic, prefix tokens kept)",
+                "resampled pos_embed %s -> %s (%s bicubic, prefix tokens kept)",
                 list(src.shape),
                 list(sd["pos_embed"].shape),
+                "antialiased (timm)" if antialias else "plain (official)",
             )
     for head in ("head", "head_dist"):
         w = f"{head}.weight"
@@ -120,16 +147,21 @@ def adapt_state_dict(state_dict: Mapping[str, Tensor], model: nn.Module) -> dict
 
 
 def load_weights(
-    model: nn.Module, weights: str | Path | Mapping[str, Tensor], strict: bool = True, adapt: bool = True
+    model: nn.Module,
+    weights: str | Path | Mapping[str, Tensor],
+    strict: bool = True,
+    adapt: bool = True,
+    pos_embed_interp: str = "official",
 ) -> list[str]:
     """Load weights into ``model``. With ``strict`` every key must match (no silent partial load);
     only heads dropped by ``adapt`` (class-count change) may be missing. Returns those re-initialised keys.
+    ``adapt`` also resamples the position embedding (:func:`adapt_state_dict`, ``pos_embed_interp``).
     """
     source = str(weights) if isinstance(weights, (str, Path)) else "state dict"
     sd = load_state_dict_file(weights) if isinstance(weights, (str, Path)) else unwrap_state_dict(weights)
     if adapt:
         before = set(sd)
-        sd = adapt_state_dict(sd, model)
+        sd = adapt_state_dict(sd, model, pos_embed_interp)
         dropped = sorted(before - set(sd))
     else:
         dropped = []
