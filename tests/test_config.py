@@ -533,6 +533,10 @@ VALID = {  # value ranges from the paper / timm semantics, written independently
     "seed": st.integers(0, 2**31 - 1),
     "threads": st.none() | st.integers(1, 64),
     "split_seed": st.integers(0, 2**31 - 1),
+    # starting-weight options that combine with any finetune/teacher value (conflicts: tests/test_pretrained.py)
+    **dict.fromkeys("pretrained require_weights teacher_pretrained".split(), st.just(False)),
+    "offline": st.booleans(),
+    "weights_source": st.sampled_from(["official", "hf", "hf-facebook"]),
 }
 DISTILL = st.sampled_from(
     [("none", None, None), ("hard", "regnety_160", None), ("soft", "resnet18_cifar", "t.pt")]

@@ -66,7 +66,25 @@ class TrainConfig:
     num_classes: int | None = _opt(None, "number of classes (default: from the dataset)")
     drop: float = _opt(0.0, "dropout rate")
     drop_path: float = _opt(0.1, "stochastic depth rate")
-    finetune: str | None = _opt(None, "weights to start from (checkpoint, official .pth or timm state dict)")
+    finetune: str | None = _opt(
+        None, "weights to start from (checkpoint, official .pth, timm state dict, transformers folder)"
+    )
+    pretrained: bool = _opt(
+        False, "start from --model's released weights (downloaded once, cached in $DEIT_HOME/weights)"
+    )
+    weights_source: str = _opt(
+        "official",
+        "--pretrained source: official (dl.fbaipublicfiles.com, or the mirror $DEIT_WEIGHTS_URL), "
+        "hf (timm's Hugging Face repos) or hf-facebook (the authors' transformers repos)",
+        choices=["official", "hf", "hf-facebook"],
+    )
+    offline: bool = _opt(
+        False, "never download: cached weights only (also $DEIT_OFFLINE=1, $HF_HUB_OFFLINE=1)"
+    )
+    require_weights: bool = _opt(
+        False,
+        "refuse random starting weights (fine-tuning/transfer recipes): needs --pretrained or --finetune",
+    )
     # output
     output: str = _opt("runs/deit", "run folder", "--output", "--output-dir")
     resume: str | None = _opt(None, _HELP["resume"], nargs="?", const="auto", metavar="CKPT")
@@ -122,6 +140,11 @@ class TrainConfig:
     # distillation
     teacher_model: str | None = _opt(None, "teacher name, e.g. regnety_160", "--teacher", "--teacher-model")
     teacher_weights: str | None = _opt(None, "teacher weights file", "--teacher-weights", "--teacher-path")
+    teacher_pretrained: bool = _opt(
+        False,
+        "load --teacher NAME's released weights through timm (e.g. regnety_160.deit_in1k, the paper's "
+        "teacher); they must predict the dataset's classes",
+    )
     distillation_type: str = _opt(
         "none", _HELP["distill"], "--distillation-type", "--distill", choices=_DISTILL
     )
@@ -502,7 +525,21 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         fail(
             "distillation_type",
             f"{c.distillation_type} needs a teacher: pass --teacher NAME "
-            "(e.g. regnety_160) and --teacher-weights PATH",
+            "(e.g. regnety_160) and --teacher-weights PATH or --teacher-pretrained, or --teacher RUN_FOLDER",
+        )
+    if c.teacher_pretrained and (c.distillation_type == "none" or c.teacher_weights is not None):
+        fail(
+            "teacher_pretrained",
+            "needs --distillation-type hard/soft and --teacher NAME, without --teacher-weights "
+            "(both would give the teacher's weights)",
+        )
+    if c.pretrained and c.finetune is not None:
+        fail("finetune", f"{c.finetune!r} and --pretrained both give the starting weights: pass one")
+    if c.require_weights and not (c.pretrained or c.finetune or c.resume):
+        fail(
+            "pretrained",
+            f"is needed: this recipe fine-tunes released weights, and {c.model} would start from random "
+            "weights. Pass --pretrained (downloads the released weights of --model) or --finetune PATH",
         )
     for name in ("teacher_model", "teacher_weights"):
         if c.distillation_type == "none" and getattr(c, name) is not None:

@@ -198,8 +198,23 @@ def build_student(cfg: TrainConfig, num_classes: int, img_size: int) -> tuple[nn
     extra: dict[str, Any] = {}
     if is_deit_model(cfg.model):
         extra = {"drop_rate": cfg.drop, "drop_path_rate": cfg.drop_path}
-    with blame("--model", cfg.model):
-        model, spec = build_classifier(cfg.model, num_classes, img_size=img_size, **extra)
+    flag = "--pretrained --model" if cfg.pretrained else "--model"
+    with blame(flag, cfg.model):
+        model, spec = build_classifier(
+            cfg.model,
+            num_classes,
+            img_size=img_size,
+            pretrained=cfg.pretrained,
+            weights={"source": cfg.weights_source, "offline": cfg.offline},
+            **extra,
+        )
+    if cfg.pretrained:
+        fresh = getattr(model, "pretrained_reinitialised", [])
+        log.info(
+            "starting from the released weights of %s%s",
+            cfg.model,
+            f" (new heads: {', '.join(fresh)})" if fresh else "",
+        )
     if cfg.finetune:
         with blame("--finetune", cfg.finetune):
             dropped = load_weights(model, cfg.finetune)
@@ -285,7 +300,11 @@ class Trainer:
             )
         self.teacher = None
         if cfg.distillation_type != "none":
-            if cfg.teacher_weights is None and not Path(cfg.teacher_model).exists():
+            if (
+                cfg.teacher_weights is None
+                and not cfg.teacher_pretrained
+                and not Path(cfg.teacher_model).exists()
+            ):
                 log.warning(
                     "teacher %r has random weights (no --teacher-weights, not a checkpoint): distilling "
                     "from it teaches noise; train it first with `deit train --model %s`",
@@ -293,6 +312,8 @@ class Trainer:
                     cfg.teacher_model,
                 )
             flag = "--teacher-weights" if cfg.teacher_weights else "--teacher"
+            if cfg.teacher_pretrained:
+                flag = "--teacher-pretrained --teacher"
             with blame(flag, cfg.teacher_weights or cfg.teacher_model):
                 self.teacher = build_teacher(
                     cfg.teacher_model,
@@ -304,6 +325,8 @@ class Trainer:
                     device=device,
                     channels_last=cfg.channels_last,
                     class_names=data.classes,
+                    pretrained=cfg.teacher_pretrained,
+                    offline=cfg.offline,
                 )
         model.to(device)
         if cfg.channels_last:

@@ -17,14 +17,17 @@ import argparse
 import json
 from pathlib import Path
 
+from deit.cli.weights_args import add_weights_arguments, model_source, weights_options
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = __doc__.split("\n\n", 1)[1]
     parser.add_argument(
         "--checkpoint",
-        required=True,
-        help="run folder, .pt checkpoint or .safetensors export (official/timm weights need --model)",
+        default=None,
+        help="run folder, .pt checkpoint, .safetensors export, official/timm weights (architecture inferred "
+        "or --model), transformers folder, or a released model's name",
     )
     parser.add_argument("--format", choices=["onnx", "safetensors"], required=True)
     parser.add_argument("--out", default=None, help="output folder (default: <checkpoint folder>/export)")
@@ -33,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--atol", type=float, default=1e-4, help="max abs logit difference ONNX vs PyTorch")
     parser.add_argument("--use-ema", action="store_true", help="export the EMA weights of a checkpoint")
     parser.add_argument("--json", action="store_true", help="print the written files and checks as JSON")
+    add_weights_arguments(parser)
 
 
 def default_out(checkpoint: str) -> Path:
@@ -45,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
     from deit.cli.evaluate import load_for_eval
     from deit.export import check_onnx, export_onnx, model_card, write_text
 
-    model, meta = load_for_eval(args.checkpoint, args.model, args.use_ema)
+    args.checkpoint = model_source(args)
+    model, meta = load_for_eval(args.checkpoint, args.model, args.use_ema, *weights_options(args))
     model = model.cpu().eval()
     img_size = int(meta.get("img_size") or getattr(model, "img_size", None) or 224)
     in_chans = int(((meta.get("model_spec") or {}).get("kwargs") or {}).get("in_chans", 3))
