@@ -22,7 +22,7 @@ _LAZY = {
     "load_model": "deit.models.loading",
     "load_model_and_meta": "deit.models.loading",
 }
-__all__ = ["__version__", *_LAZY]
+__all__ = ["__version__", "create_model", "list_models", "load_model", "load_model_and_meta"]
 
 
 def __getattr__(name: str) -> Any:
