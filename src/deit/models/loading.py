@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from deit.errors import CheckpointError
 from deit.models import hub
 from deit.models.registry import MODEL_CONFIGS, create_model
-from deit.models.vit import grid_size
+from deit.models.vit import DeiT, grid_size
 
 log = logging.getLogger("deit.models")
 
@@ -33,17 +33,33 @@ def load_pretrained(
 ) -> list[str]:
     """Load the released weights of ``name`` into ``model`` (heads of another class count are left
     re-initialised, the position embedding is resampled to the model's grid); returns re-initialised keys."""
-    from deit.models.weights import load_weights
+    from deit.models.weights import load_state_dict_file, load_weights
 
     path = hub.fetch(name, source=source, offline=offline, progress=progress)
-    if path.is_dir():
-        from deit.models.hf import load_hf_folder
-
-        weights: Any = load_hf_folder(path)[0].state_dict()
-    else:
-        weights = path
-    dropped = load_weights(model, weights, strict=True, adapt=True)
+    sd = load_state_dict_file(path)  # a file, or the transformers folder of source hf-facebook
+    dropped = _drop_other_classifier(sd, model, name)
+    dropped += load_weights(model, sd, strict=True, adapt=True)
     log.info("loaded %s weights of %s from %s", source, name, path)
+    return dropped
+
+
+def _drop_other_classifier(sd: dict[str, Tensor], model: nn.Module, name: str) -> list[str]:
+    """Drop the release's classifier when its class count differs from ``model``'s (any architecture:
+    the last Linear layer); DeiT's two heads are handled by ``adapt_state_dict``."""
+    if isinstance(model, DeiT):
+        return []
+    last = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)][-1:]
+    target = model.state_dict()
+    dropped = []
+    for prefix in last:
+        for key in (f"{prefix}.weight", f"{prefix}.bias"):
+            if key in sd and key in target and sd[key].shape != target[key].shape:
+                sd[key] = target[key]  # keep the model's fresh initialisation
+                dropped.append(key)
+    if dropped:
+        log.warning(
+            "%s: released classifier has another class count; re-initialised %s", name, ", ".join(dropped)
+        )
     return dropped
 
 
