@@ -233,7 +233,9 @@ def test_missing_or_empty_recipe(tmp_path: Path) -> None:
 def test_shipped_recipes_load_and_validate(name: str) -> None:
     path = resolve_recipe(name)
     assert path == resolve_recipe(name + ".yaml") and path.read_text(encoding="utf-8").startswith("# ")
-    cfg = parse("-c", name, "--data", "/data")
+    # recipes that need starting weights and a teacher of the user's classes (-c transfer) refuse without them
+    needs = ["--pretrained", "--teacher", "runs/teacher"] if name == "transfer" else []
+    cfg = parse("-c", name, "--data", "/data", *needs)
     assert validate(cfg) == cfg and cfg.model
     if "distilled" in name or name == "cifar_small_images":
         assert cfg.distillation_type == "hard" and cfg.teacher_model

@@ -75,10 +75,12 @@ def test_cache_dir_conventions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_download_verifies_caches_and_then_works_offline(
-    server: WeightsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    server: WeightsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
     released = create_model(NAME, num_classes=1000)
     filename = publish(server, monkeypatch, official_bytes(released))
+    assert hub.fetch(NAME, progress=True) == tmp_path / "home" / "weights" / filename
+    assert f"downloading {filename}" in capsys.readouterr().err  # the progress bar
     model = create_model(NAME, pretrained=True)
     for key, value in released.state_dict().items():
         assert torch.equal(model.state_dict()[key], value), key
