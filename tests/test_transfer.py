@@ -62,7 +62,6 @@ def test_transfer_recipe_defaults() -> None:
     assert (cfg.opt, cfg.weight_decay, cfg.reprob, cfg.drop_path) == ("sgd", 1e-4, 0.0, 0.0)
 
 
-@pytest.mark.slow
 def test_transfer_with_distillation_end_to_end(releases: dict, tmp_path: Path, capsys) -> None:
     data = str(make_dataset(tmp_path / "data"))
     teacher, student = tmp_path / "teacher", tmp_path / "student"
