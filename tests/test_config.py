@@ -233,8 +233,10 @@ def test_missing_or_empty_recipe(tmp_path: Path) -> None:
 def test_shipped_recipes_load_and_validate(name: str) -> None:
     path = resolve_recipe(name)
     assert path == resolve_recipe(name + ".yaml") and path.read_text(encoding="utf-8").startswith("# ")
-    weights = ["--finetune", "w.pth"] if load_config(name, check=False).needs_weights else []
-    cfg = parse("-c", name, "--data", "/data", *weights)
+    # recipes that need starting weights (and -c transfer a teacher of the user's classes) refuse without them
+    needs = ["--finetune", "w.pth"] if load_config(name, check=False).needs_weights else []
+    needs += ["--teacher", "runs/teacher"] if name == "transfer" else []
+    cfg = parse("-c", name, "--data", "/data", *needs)
     assert validate(cfg) == cfg and cfg.model
     if "distilled" in name or name == "cifar_small_images":
         assert cfg.distillation_type == "hard" and cfg.teacher_model
@@ -564,6 +566,10 @@ VALID = {  # value ranges from the paper / timm semantics, written independently
     "seed": st.integers(0, 2**31 - 1),
     "threads": st.none() | st.integers(1, 64),
     "split_seed": st.integers(0, 2**31 - 1),
+    # starting-weight options that combine with any finetune/teacher value (conflicts: tests/test_pretrained.py)
+    **dict.fromkeys("pretrained teacher_pretrained".split(), st.just(False)),
+    "offline": st.booleans(),
+    "weights_source": st.sampled_from(["official", "hf", "hf-facebook"]),
 }
 DISTILL = st.sampled_from(
     [("none", None, None), ("hard", "regnety_160", None), ("soft", "resnet18_cifar", "t.pt")]

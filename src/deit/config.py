@@ -84,9 +84,24 @@ class TrainConfig:
     num_classes: int | None = _opt(None, "number of classes (default: from the dataset)")
     drop: float = _opt(0.0, "dropout rate")
     drop_path: float | None = _opt(None, "stochastic depth rate" + RECIPE)
-    finetune: str | None = _opt(None, "weights to start from (checkpoint, official .pth or timm state dict)")
+    finetune: str | None = _opt(
+        None, "weights to start from (checkpoint, official .pth, timm state dict, transformers folder)"
+    )
+    pretrained: bool = _opt(
+        False, "start from --model's released weights (downloaded once, cached in $DEIT_HOME/weights)"
+    )
+    weights_source: str = _opt(
+        "official",
+        "--pretrained source: official (dl.fbaipublicfiles.com, or the mirror $DEIT_WEIGHTS_URL), "
+        "hf (timm's Hugging Face repos) or hf-facebook (the authors' transformers repos)",
+        choices=["official", "hf", "hf-facebook"],
+    )
+    offline: bool = _opt(
+        False, "never download: cached weights only (also $DEIT_OFFLINE=1, $HF_HUB_OFFLINE=1)"
+    )
     needs_weights: bool = _opt(
-        False, "refuse to start from random weights (set by the fine-tuning recipes): --finetune is required"
+        False,
+        "refuse to start from random weights (set by the fine-tuning recipes): --pretrained or --finetune is required",
     )
     pos_embed_interp: str = _opt(
         "official",
@@ -160,6 +175,11 @@ class TrainConfig:
     # distillation
     teacher_model: str | None = _opt(None, "teacher name, e.g. regnety_160", "--teacher", "--teacher-model")
     teacher_weights: str | None = _opt(None, "teacher weights file", "--teacher-weights", "--teacher-path")
+    teacher_pretrained: bool = _opt(
+        False,
+        "load --teacher NAME's released weights through timm (e.g. regnety_160.deit_in1k, the paper's "
+        "teacher); they must predict the dataset's classes",
+    )
     teacher_mean: tuple[float, float, float] | None = _opt(
         None,
         "teacher input mean R G B (default: a deit checkpoint's own, else the model's pretrained cfg, else "
@@ -578,8 +598,16 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         fail(
             "distillation_type",
             f"{c.distillation_type} needs a teacher: pass --teacher NAME "
-            "(e.g. regnety_160) and --teacher-weights PATH",
+            "(e.g. regnety_160) and --teacher-weights PATH or --teacher-pretrained, or --teacher RUN_FOLDER",
         )
+    if c.teacher_pretrained and (c.distillation_type == "none" or c.teacher_weights is not None):
+        fail(
+            "teacher_pretrained",
+            "needs --distillation-type hard/soft and --teacher NAME, without --teacher-weights "
+            "(both would give the teacher's weights)",
+        )
+    if c.pretrained and c.finetune is not None:
+        fail("finetune", f"{c.finetune!r} and --pretrained both give the starting weights: pass one")
     for name in ("teacher_model", "teacher_weights"):
         if c.distillation_type == "none" and getattr(c, name) is not None:
             fail(
@@ -598,11 +626,12 @@ def validate(cfg: TrainConfig) -> TrainConfig:
 def check_starting_weights(cfg: TrainConfig) -> None:
     """A run that must not start from random weights (``needs_weights``, set by fine-tuning recipes) needs
     weights to start from."""
-    if cfg.needs_weights and cfg.finetune is None:
+    if cfg.needs_weights and not (cfg.pretrained or cfg.finetune or cfg.resume):
         raise ConfigError(
-            "--finetune is required: this recipe fine-tunes pretrained weights (needs_weights: true) and "
-            "would otherwise start from random weights; pass --finetune PATH (a deit checkpoint, an official "
-            ".pth or a timm state dict), or --no-needs-weights to train from scratch anyway"
+            "--pretrained or --finetune is required: this recipe fine-tunes pretrained weights (needs_weights: "
+            f"true) and {cfg.model} would otherwise start from random weights; pass --pretrained (the released "
+            "weights of --model) or --finetune PATH (a deit checkpoint, an official .pth, a timm state dict, a "
+            "transformers folder), or --no-needs-weights to train from scratch anyway"
         )
 
 

@@ -2,8 +2,9 @@
 
 Names resolve in this order: the DeiT registry (``deit.models``), the small CNNs
 (``deit.models.cnn.CNN_MODELS``), timm, torchvision. A ``source:`` prefix forces one source, e.g.
-``torchvision:resnet18`` (plain ``resnet18`` is timm's). Weights are never downloaded: models are built
-with random weights and loaded from local files only (``torch.load(weights_only=True)`` or safetensors).
+``torchvision:resnet18`` (plain ``resnet18`` is timm's). Models are built with random weights and loaded
+from local files (``torch.load(weights_only=True)`` or safetensors), or, with ``pretrained=True``, from
+released weights (``deit.models.hub`` for DeiT, timm's own hub mechanism for timm names).
 """
 
 from __future__ import annotations
@@ -117,7 +118,9 @@ def _resolve_source(name: str) -> tuple[str, str]:
 # ----------------------------------------------------------------------------- building
 
 
-def _build(source: str, name: str, kwargs: dict[str, Any]) -> nn.Module:
+def _build(
+    source: str, name: str, kwargs: dict[str, Any], pretrained: bool = False, weights: dict | None = None
+) -> nn.Module:
     kw = dict(kwargs)
     num_classes = kw.pop("num_classes", 1000)
     in_chans = kw.pop("in_chans", 3)
@@ -126,20 +129,70 @@ def _build(source: str, name: str, kwargs: dict[str, Any]) -> nn.Module:
         if source == "deit":
             from deit.models import create_model
 
-            return create_model(name, num_classes=num_classes, in_chans=in_chans, img_size=img_size, **kw)
-        if source == "cnn":
+            model = create_model(name, num_classes=num_classes, in_chans=in_chans, img_size=img_size, **kw)
+        elif source == "cnn":
             from deit.models.cnn import CNN_MODELS
 
             if img_size is not None:
                 kw["img_size"] = img_size
-            return CNN_MODELS[name](num_classes=num_classes, in_chans=in_chans, **kw)
-        if source == "timm":
+            model = CNN_MODELS[name](num_classes=num_classes, in_chans=in_chans, **kw)
+        elif source == "timm":
+            if pretrained:
+                return _build_timm_pretrained(name, num_classes, in_chans, img_size, kw, weights or {})
             return _build_timm(name, num_classes, in_chans, img_size, kw)
-        return _build_torchvision(name, num_classes, in_chans, img_size, kw)
+        else:
+            if pretrained:
+                raise ModelError(
+                    f"pretrained torchvision:{name} is not supported; use timm's {name} "
+                    "(timm:NAME --pretrained), or pass a weights file"
+                )
+            return _build_torchvision(name, num_classes, in_chans, img_size, kw)
     except DeiTError:
         raise
     except (TypeError, ValueError, AssertionError, RuntimeError) as exc:
         raise ModelError(f"cannot build {source} model {name!r} with {kwargs}: {exc}") from exc
+    if pretrained:  # deit or cnn: released weights registered in deit.models.hub
+        from deit.models.loading import load_pretrained
+
+        model.pretrained_reinitialised = load_pretrained(model, name, **(weights or {}))
+    return model
+
+
+def _build_timm_pretrained(
+    name: str, num_classes: int, in_chans: int, img_size: int | None, kw: dict, weights: dict
+) -> nn.Module:
+    """timm's own mechanism: ``timm.create_model(pretrained=True)`` through the Hugging Face hub cache
+    (``HF_HOME``, ``HF_HUB_OFFLINE``); ``regnety_160.deit_in1k`` is the DeiT paper's teacher."""
+    import timm
+
+    from deit.models.hub import WeightsError, hf_offline
+
+    if img_size is not None:
+        kw = {**kw, "img_size": img_size}
+    try:
+        with hf_offline(weights.get("offline")):
+            try:
+                model = timm.create_model(
+                    name, pretrained=True, num_classes=num_classes, in_chans=in_chans, **kw
+                )
+            except TypeError as exc:
+                if "img_size" not in str(exc):
+                    raise
+                kw.pop("img_size")
+                model = timm.create_model(
+                    name, pretrained=True, num_classes=num_classes, in_chans=in_chans, **kw
+                )
+    except (OSError, RuntimeError) as exc:  # hub errors are OSError / HTTP subclasses
+        cfg = timm.models.get_pretrained_cfg(name) if "." not in name else None
+        repo = getattr(cfg, "hf_hub_id", None) or name
+        raise WeightsError(
+            f"timm could not get the pretrained weights of {name!r} ({type(exc).__name__}: {exc}); on a machine "
+            f"with internet run `hf download timm/{repo.removeprefix('timm/')}` and copy the Hugging Face cache "
+            "($HF_HOME/hub, default ~/.cache/huggingface/hub) here"
+        ) from None
+    released = model.pretrained_cfg.get("num_classes")
+    model.pretrained_reinitialised = ["head"] if released not in (None, num_classes) else []
+    return model
 
 
 def _build_timm(name: str, num_classes: int, in_chans: int, img_size: int | None, kw: dict) -> nn.Module:
@@ -176,13 +229,22 @@ def _build_torchvision(
 
 
 def build_classifier(
-    name: str, num_classes: int, in_chans: int = 3, img_size: int | None = None, **kwargs: Any
+    name: str,
+    num_classes: int,
+    in_chans: int = 3,
+    img_size: int | None = None,
+    pretrained: bool = False,
+    weights: dict[str, Any] | None = None,
+    **kwargs: Any,
 ) -> tuple[nn.Module, ModelSpec]:
-    """Build a randomly initialised classifier by name; returns it with the spec that rebuilds it.
+    """Build a classifier by name; returns it with the spec that rebuilds it (random weights).
 
     Resolution order: DeiT registry, :data:`deit.models.cnn.CNN_MODELS`, timm, torchvision; a
     ``deit:``/``cnn:``/``timm:``/``torchvision:`` (``tv:``) prefix forces a source. Unknown names raise
-    :class:`ModelError` listing close matches across all sources.
+    :class:`ModelError` listing close matches across all sources. ``pretrained=True`` loads released
+    weights (DeiT/CNN: ``deit.models.hub``; timm: timm's own ``pretrained=True``); ``weights`` holds
+    ``source``/``offline`` for the hub. ``model.pretrained_reinitialised`` lists heads left random
+    (another class count than the release).
     """
     if num_classes < 1:
         raise ModelError(f"num_classes must be >= 1, got {num_classes}")
@@ -192,6 +254,8 @@ def build_classifier(
         spec_kwargs["img_size"] = int(img_size)
     spec_kwargs.update(kwargs)
     spec = ModelSpec(name=bare, source=source, kwargs=spec_kwargs)
+    if pretrained:
+        return _build(source, bare, spec.kwargs, pretrained=True, weights=weights), spec
     return build_from_spec(spec), spec
 
 
@@ -384,6 +448,8 @@ def build_teacher(
     class_names: Sequence[str] | None = None,
     teacher_mean: Sequence[float] | None = None,
     teacher_std: Sequence[float] | None = None,
+    pretrained: bool = False,
+    offline: bool | None = None,
 ) -> TeacherWrapper:
     """A frozen :class:`TeacherWrapper` from a checkpoint of this tool or a model name (+ ``weights``).
 
@@ -393,6 +459,8 @@ def build_teacher(
     * otherwise a name for :func:`build_classifier`; ``weights`` (a local ``.pth``/``.safetensors``) are
       loaded strictly. The expected statistics come from the model's ``pretrained_cfg``.
 
+    ``pretrained=True`` (``--teacher-pretrained``) loads a name's released weights instead; they must
+    predict the dataset's classes (e.g. ImageNet-1k), else fine-tune the teacher first.
     ``teacher_mean``/``teacher_std`` override the teacher's input statistics. The teacher must predict
     ``num_classes`` classes on ``in_chans`` x ``img_size`` inputs (checked now with a dummy forward).
     """
@@ -402,9 +470,14 @@ def build_teacher(
             raise ConfigError(
                 f"teacher {name_or_checkpoint} is a checkpoint (it holds its weights): do not pass weights too"
             )
-        from deit.checkpoint import load_model_from_checkpoint
+        from deit.models.hf import is_hf_folder, load_hf_folder
 
-        model, meta = load_model_from_checkpoint(name_or_checkpoint, map_location="cpu")
+        if is_hf_folder(name_or_checkpoint):  # a transformers DeiT/ViT folder
+            model, meta = load_hf_folder(name_or_checkpoint)
+        else:
+            from deit.checkpoint import load_model_from_checkpoint
+
+            model, meta = load_model_from_checkpoint(name_or_checkpoint, map_location="cpu")
         t_mean, t_std = meta.get("data_mean"), meta.get("data_std")
         source = f"the checkpoint {name_or_checkpoint}"
         if t_mean is None or t_std is None:
@@ -424,7 +497,21 @@ def build_teacher(
     else:
         if name_or_checkpoint.endswith(_WEIGHT_SUFFIXES) or os.sep in name_or_checkpoint:
             raise CheckpointError(f"teacher checkpoint not found: {name_or_checkpoint}")
-        model, spec = build_classifier(name_or_checkpoint, num_classes, in_chans=in_chans, img_size=img_size)
+        model, spec = build_classifier(
+            name_or_checkpoint,
+            num_classes,
+            in_chans=in_chans,
+            img_size=img_size,
+            pretrained=pretrained,
+            weights={"offline": offline},
+        )
+        if pretrained and getattr(model, "pretrained_reinitialised", None):
+            raise ConfigError(
+                f"the released weights of {name_or_checkpoint} predict other classes than "
+                f"the dataset's {num_classes}, so the teacher's head would be random. Fine-tune it on your data "
+                f"first (deit train --model {name_or_checkpoint} --pretrained --data ... --output runs/teacher), "
+                "then pass --teacher runs/teacher"
+            )
         if weights is not None:
             _load_weights_strict(model, weights, num_classes)
         (t_mean, t_std), source = _model_stats(model)

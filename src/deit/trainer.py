@@ -232,9 +232,24 @@ def _regularisation_kwargs(cfg: TrainConfig) -> dict[str, Any]:
 
 
 def build_student(cfg: TrainConfig, num_classes: int, img_size: int) -> tuple[nn.Module, dict]:
-    with blame("--model", cfg.model):
+    flag = "--pretrained --model" if cfg.pretrained else "--model"
+    with blame(flag, cfg.model):
         extra = _regularisation_kwargs(cfg)
-        model, spec = build_classifier(cfg.model, num_classes, img_size=img_size, **extra)
+        model, spec = build_classifier(
+            cfg.model,
+            num_classes,
+            img_size=img_size,
+            pretrained=cfg.pretrained,
+            weights={"source": cfg.weights_source, "offline": cfg.offline},
+            **extra,
+        )
+    if cfg.pretrained:
+        fresh = getattr(model, "pretrained_reinitialised", [])
+        log.info(
+            "starting from the released weights of %s%s",
+            cfg.model,
+            f" (new heads: {', '.join(fresh)})" if fresh else "",
+        )
     if cfg.finetune:
         with blame("--finetune", cfg.finetune):
             dropped = load_weights(model, cfg.finetune, pos_embed_interp=cfg.pos_embed_interp)
@@ -329,7 +344,11 @@ class Trainer:
             )
         self.teacher = None
         if cfg.distillation_type != "none":
-            if cfg.teacher_weights is None and not Path(cfg.teacher_model).exists():
+            if (
+                cfg.teacher_weights is None
+                and not cfg.teacher_pretrained
+                and not Path(cfg.teacher_model).exists()
+            ):
                 log.warning(
                     "teacher %r has random weights (no --teacher-weights, not a checkpoint): distilling "
                     "from it teaches noise; train it first with `deit train --model %s`",
@@ -337,6 +356,8 @@ class Trainer:
                     cfg.teacher_model,
                 )
             flag = "--teacher-weights" if cfg.teacher_weights else "--teacher"
+            if cfg.teacher_pretrained:
+                flag = "--teacher-pretrained --teacher"
             with blame(flag, cfg.teacher_weights or cfg.teacher_model):
                 self.teacher = build_teacher(
                     cfg.teacher_model,
@@ -350,6 +371,8 @@ class Trainer:
                     class_names=data.classes,
                     teacher_mean=cfg.teacher_mean,
                     teacher_std=cfg.teacher_std,
+                    pretrained=cfg.teacher_pretrained,
+                    offline=cfg.offline,
                 )
             self.cfg = cfg = self._record_teacher_stats(cfg, data)
         model.to(device)

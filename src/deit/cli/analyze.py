@@ -21,6 +21,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from deit.cli.weights_args import add_weights_arguments, model_source, weights_options
+
 
 def _common(p: argparse.ArgumentParser, data: bool = True) -> None:
     p.add_argument("--model", default=None, help="architecture for official/timm weight files")
@@ -56,20 +58,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = __doc__.split("\n\n", 1)[1]
     sub = parser.add_subparsers(dest="analysis", metavar="ANALYSIS", required=True)
     t = sub.add_parser("tokens", help="cosine between class and distillation tokens per layer")
-    t.add_argument("--checkpoint", required=True, help="a distilled DeiT: run folder, .pt or .safetensors")
+    t.add_argument("--checkpoint", default=None, help="a distilled DeiT: run folder, .pt or .safetensors")
+    add_weights_arguments(t)
     t.add_argument("--max-images", type=int, default=1000, help="random sample of the split (default 1000)")
     _common(t)
     a = sub.add_parser("agreement", help="pairwise disagreement between classifiers (paper Table 4)")
-    a.add_argument("--checkpoints", nargs="+", required=True, help="run folders / checkpoints to compare")
+    a.add_argument(
+        "--checkpoints", nargs="+", required=True, help="run folders / checkpoints / released model names"
+    )
+    add_weights_arguments(a, pretrained=False)
     a.add_argument("--teacher", default=None, help="teacher checkpoint or model name")
     a.add_argument("--teacher-weights", default=None, help="weights for a teacher given by name")
+    a.add_argument(
+        "--teacher-pretrained",
+        action="store_true",
+        help="load --teacher NAME's released weights (timm; e.g. regnety_160.deit_in1k)",
+    )
     a.add_argument(
         "--names", nargs="+", default=None, help="labels of the checkpoints (default: folder names)"
     )
     a.add_argument("--max-images", type=int, default=None, help="random sample of the split (default: all)")
     _common(a)
     r = sub.add_parser("attention", help="attention rollout maps from the class and distillation tokens")
-    r.add_argument("--checkpoint", required=True, help="a DeiT: run folder, .pt or .safetensors")
+    r.add_argument("--checkpoint", default=None, help="a DeiT: run folder, .pt or .safetensors")
+    add_weights_arguments(r)
     r.add_argument("--images", nargs="+", required=True, help="image files and/or folders")
     r.add_argument("--per-grid", type=int, default=8, help="images per PNG grid")
     r.add_argument("--head-fusion", choices=["mean", "max", "min"], default="mean")
@@ -134,7 +146,8 @@ def run_tokens(args: argparse.Namespace) -> int:
     from deit.plots import plot_token_cosine
 
     device = resolve_device(args.device)
-    model, meta = load_for_eval(args.checkpoint, args.model, args.use_ema)
+    args.checkpoint = model_source(args)
+    model, meta = load_for_eval(args.checkpoint, args.model, args.use_ema, *weights_options(args))
     result = token_cosine(
         model.to(device),
         _loader(args, meta, model, args.max_images)[0],
@@ -210,12 +223,16 @@ def run_agreement(args: argparse.Namespace) -> int:
 
     device = resolve_device(args.device)
     labels = _labels(args)
-    loaded = [load_for_eval(c, args.model, args.use_ema) for c in args.checkpoints]
+    loaded = [load_for_eval(c, args.model, args.use_ema, *weights_options(args)) for c in args.checkpoints]
     first_model, first_meta = loaded[0]
     loader, dataset, (img_size, mean, std) = _loader(args, first_meta, first_model, args.max_images)
     outputs: dict = {}
     if args.teacher:
-        if not os.path.exists(args.teacher) and args.teacher_weights is None:
+        if (
+            not os.path.exists(args.teacher)
+            and args.teacher_weights is None
+            and not getattr(args, "teacher_pretrained", False)
+        ):
             print(
                 f"deit analyze agreement: warning: teacher {args.teacher!r} is a model name without "
                 "--teacher-weights, so it is randomly initialised",
@@ -230,6 +247,8 @@ def run_agreement(args: argparse.Namespace) -> int:
             student_std=std,
             device=device,
             class_names=dataset.classes,
+            pretrained=getattr(args, "teacher_pretrained", False),
+            offline=weights_options(args)[1],
         )
         outputs.update(model_outputs("teacher", teacher))
 
@@ -283,7 +302,8 @@ def run_attention(args: argparse.Namespace) -> int:
     if args.per_grid < 1:
         raise ConfigError(f"--per-grid must be >= 1, got {args.per_grid}")
     device = resolve_device(args.device)
-    model, meta = load_for_eval(args.checkpoint, args.model, args.use_ema)
+    args.checkpoint = model_source(args)
+    model, meta = load_for_eval(args.checkpoint, args.model, args.use_ema, *weights_options(args))
     model.to(device).eval()
     _, mean, std, transform = preprocessing(model, meta)
     files, errors = collect_images(args.images)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from deit.cli.weights_args import add_weights_arguments, weights_options
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -47,6 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    add_weights_arguments(parser)
 
 
 def _default_img_size(name: str) -> int:
@@ -67,7 +70,13 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     img_size = args.img_size or _default_img_size(args.model)
-    model, spec = build_classifier(args.model, num_classes=args.num_classes, img_size=img_size)
+    model, spec = build_classifier(
+        args.model,
+        num_classes=args.num_classes,
+        img_size=img_size,
+        pretrained=getattr(args, "pretrained", False),
+        weights=dict(zip(("source", "offline"), weights_options(args))),
+    )
     teacher = None
     if args.teacher:
         teacher = build_teacher(args.teacher, args.num_classes, img_size=img_size, device=device)

@@ -3,7 +3,9 @@
     deit eval --checkpoint runs/deit/best.pt --data /imagenet
     deit eval --checkpoint runs/deit --data digits --teacher runs/teacher/best.pt --json
     deit eval --checkpoint deit_small_distilled_patch16_224-649709d9.pth --model deit_small_distilled_patch16_224 \
-        --data /imagenet          # official / timm weights: name the architecture
+        --data /imagenet          # official / timm weights: name the architecture (or let it be inferred)
+    deit eval --pretrained --model deit_small_patch16_224 --data /imagenet   # released weights, downloaded
+    deit eval --checkpoint hf_folder/ --data /imagenet   # a transformers DeiT/ViT folder
 """
 
 from __future__ import annotations
@@ -13,14 +15,17 @@ import json
 from pathlib import Path
 from typing import Any
 
+from deit.cli.weights_args import add_weights_arguments, model_source, weights_options
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = __doc__.split("\n\n", 1)[1]
     parser.add_argument(
         "--checkpoint",
-        required=True,
-        help="run folder, .pt checkpoint, .safetensors, or official/timm weights (then --model is needed)",
+        default=None,
+        help="run folder, .pt checkpoint, .safetensors, official/timm weights (architecture inferred, or "
+        "--model), transformers folder, or a released model's name",
     )
     parser.add_argument(
         "--data",
@@ -33,6 +38,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=None, help="architecture for official/timm weight files")
     parser.add_argument("--teacher", default=None, help="also evaluate a teacher (checkpoint or name)")
     parser.add_argument("--teacher-weights", default=None, help="weights for a teacher given by name")
+    parser.add_argument(
+        "--teacher-pretrained",
+        action="store_true",
+        help="load --teacher NAME's released weights (timm; e.g. regnety_160.deit_in1k)",
+    )
     parser.add_argument(
         "--val-split",
         type=float,
@@ -48,25 +58,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--use-ema", action="store_true", help="evaluate the EMA weights of a checkpoint")
     parser.add_argument("--skip-corrupt", action="store_true")
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    add_weights_arguments(parser)
 
 
-def load_for_eval(checkpoint: str, model_name: str | None, use_ema: bool = False):
-    """(model in eval mode, meta) from our checkpoints, or from official/timm weights with ``--model``."""
-    from deit.checkpoint import load_model_from_checkpoint
-    from deit.errors import ConfigError
+def load_for_eval(
+    checkpoint: str,
+    model_name: str | None,
+    use_ema: bool = False,
+    weights_source: str = "official",
+    offline: bool = False,
+):
+    """(model in eval mode, meta) through ``deit.load_model``'s loader (every accepted source)."""
+    from deit.models.loading import load_model_and_meta
 
-    if model_name is None:
-        return load_model_from_checkpoint(checkpoint, use_ema=use_ema)
-    from deit.models.weights import load_state_dict_file, load_weights
-    from deit.teacher import build_classifier
-
-    sd = load_state_dict_file(checkpoint)
-    head = sd.get("head.weight")
-    if head is None:
-        raise ConfigError(f"--checkpoint {checkpoint}: no 'head.weight' to infer the class count from")
-    model, spec = build_classifier(model_name, num_classes=head.shape[0])
-    load_weights(model, sd, adapt=True)
-    return model.eval(), {"model_spec": spec.to_dict(), "class_names": None, "path": checkpoint}
+    return load_model_and_meta(checkpoint, model_name, use_ema, weights_source, offline)
 
 
 def eval_dataset(args: argparse.Namespace, meta: dict, model: Any) -> tuple[int, tuple, tuple, Any]:
@@ -110,7 +115,8 @@ def run(args: argparse.Namespace) -> int:
     from deit.teacher import build_teacher
 
     device = resolve_device(args.device)
-    model, meta = load_for_eval(args.checkpoint, args.model, args.use_ema)
+    args.checkpoint = model_source(args)
+    model, meta = load_for_eval(args.checkpoint, args.model, args.use_ema, *weights_options(args))
     img_size, mean, std, dataset = eval_dataset(args, meta, model)
     num_classes = len(dataset.classes)
     teacher = None
@@ -124,6 +130,8 @@ def run(args: argparse.Namespace) -> int:
             student_std=std,
             device=device,
             class_names=dataset.classes,
+            pretrained=getattr(args, "teacher_pretrained", False),
+            offline=weights_options(args)[1],
         )
     loader = DataLoader(dataset, batch_size=args.batch_size, num_workers=args.workers)
     amp = torch.bfloat16 if args.amp == "bf16" else None

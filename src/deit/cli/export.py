@@ -3,11 +3,15 @@
     deit export --checkpoint runs/deit --format onnx                 # -> runs/deit/export/model.onnx
     deit export --checkpoint runs/deit/best.pt --format safetensors --out release/
     deit export --checkpoint runs/deit --format onnx --opset 17 --atol 1e-4 --json
+    deit export --checkpoint runs/deit --format hf --out my-deit/     # AutoModelForImageClassification
 
 ONNX: the inference output (fused (cls + dist) / 2 logits for a distilled DeiT) of normalised images
 [batch, 3, H, W] with a dynamic batch axis, exported with torch's legacy exporter (dynamo=False); then run by
 onnxruntime on random batches of 1 and 3 images: the max abs difference to PyTorch is printed and must be
 <= --atol (else exit code 2). safetensors: model.safetensors + model.json (deit.checkpoint.export_model).
+hf: a Hugging Face transformers folder (DeiTForImageClassificationWithTeacher for distilled DeiTs, else
+ViTForImageClassification) with the class names as id2label and a preprocessor_config.json, loadable with
+transformers.AutoModelForImageClassification.from_pretrained; needs `pip install 'deit[hf]'`.
 Both write a README.md model card (architecture, parameters, classes, recipe, stored accuracy).
 """
 
@@ -17,22 +21,26 @@ import argparse
 import json
 from pathlib import Path
 
+from deit.cli.weights_args import add_weights_arguments, model_source, weights_options
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = __doc__.split("\n\n", 1)[1]
     parser.add_argument(
         "--checkpoint",
-        required=True,
-        help="run folder, .pt checkpoint or .safetensors export (official/timm weights need --model)",
+        default=None,
+        help="run folder, .pt checkpoint, .safetensors export, official/timm weights (architecture inferred "
+        "or --model), transformers folder, or a released model's name",
     )
-    parser.add_argument("--format", choices=["onnx", "safetensors"], required=True)
+    parser.add_argument("--format", choices=["onnx", "safetensors", "hf"], required=True)
     parser.add_argument("--out", default=None, help="output folder (default: <checkpoint folder>/export)")
     parser.add_argument("--model", default=None, help="architecture for official/timm weight files")
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset version")
     parser.add_argument("--atol", type=float, default=1e-4, help="max abs logit difference ONNX vs PyTorch")
     parser.add_argument("--use-ema", action="store_true", help="export the EMA weights of a checkpoint")
     parser.add_argument("--json", action="store_true", help="print the written files and checks as JSON")
+    add_weights_arguments(parser)
 
 
 def default_out(checkpoint: str) -> Path:
@@ -45,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
     from deit.cli.evaluate import load_for_eval
     from deit.export import check_onnx, export_onnx, model_card, write_text
 
-    model, meta = load_for_eval(args.checkpoint, args.model, args.use_ema)
+    args.checkpoint = model_source(args)
+    model, meta = load_for_eval(args.checkpoint, args.model, args.use_ema, *weights_options(args))
     model = model.cpu().eval()
     img_size = int(meta.get("img_size") or getattr(model, "img_size", None) or 224)
     in_chans = int(((meta.get("model_spec") or {}).get("kwargs") or {}).get("in_chans", 3))
@@ -65,6 +74,12 @@ def run(args: argparse.Namespace) -> int:
         diffs = check_onnx(model, onnx_path, img_size, in_chans, atol=args.atol)
         report["max_abs_diff"] = {str(b): d for b, d in diffs.items()}
         files = ["model.onnx"]
+    elif args.format == "hf":
+        from deit.models.hf import export_hf
+
+        export_hf(model, out, meta.get("class_names"), meta.get("data_mean"), meta.get("data_std"))
+        files = sorted(p.name for p in out.iterdir() if p.suffix in (".json", ".safetensors"))
+        report["files"] = [str(out / f) for f in files]
     else:
         weights, meta_path = export_model(model.state_dict(), info, out)
         report["files"] = [str(weights), str(meta_path)]

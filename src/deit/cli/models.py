@@ -27,5 +27,8 @@ def run(args: argparse.Namespace) -> int:
             f"{r['name']:36s} {r['params']:>12,d} {r['gmacs']:>7.2f} {r['img_size']:>4d} {r['patch_size']:>5d} "
             f"{r['embed_dim']:>4d} {r['depth']:>5d} {r['num_heads']:>5d}  {'yes' if r['name'] in PAPER_ZOO else ''}"
         )
-    print("GFLOPs count multiply-adds per image, as in the paper's Table 1.")
+    print(
+        "GFLOPs count multiply-adds per image, as in the paper's Table 1. Paper models have released "
+        "ImageNet weights: --pretrained, or deit.create_model(name, pretrained=True)."
+    )
     return 0

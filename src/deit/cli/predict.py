@@ -17,14 +17,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from deit.cli.weights_args import add_weights_arguments, model_source, weights_options
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = __doc__.split("\n\n", 1)[1]
     parser.add_argument(
         "--checkpoint",
-        required=True,
-        help="run folder, .pt checkpoint or .safetensors export (official/timm weights need --model)",
+        default=None,
+        help="run folder, .pt checkpoint, .safetensors export, official/timm weights (architecture inferred "
+        "or --model), transformers folder, or a released model's name",
     )
     parser.add_argument("images", nargs="+", metavar="IMAGES_OR_FOLDER", help="image files and/or folders")
     parser.add_argument("--model", default=None, help="architecture for official/timm weight files")
@@ -33,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--use-ema", action="store_true", help="use the EMA weights of a checkpoint")
     parser.add_argument("--json", action="store_true", help="print the predictions as JSON")
+    add_weights_arguments(parser)
 
 
 def collect_images(paths: Sequence[str]) -> tuple[list[Path], list[tuple[str, str]]]:
@@ -104,7 +108,8 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
     device = resolve_device(args.device)
-    model, meta = load_for_eval(args.checkpoint, args.model, args.use_ema)  # UnsafeCheckpointError propagates
+    args.checkpoint = model_source(args)
+    model, meta = load_for_eval(args.checkpoint, args.model, args.use_ema, *weights_options(args))
     model = model.to(device).eval()
     _, _, _, transform = preprocessing(model, meta)
     files, errors = collect_images(args.images)

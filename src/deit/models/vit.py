@@ -122,13 +122,20 @@ class Block(nn.Module):
     """Pre-norm transformer block: x + attn(norm(x)), then x + mlp(norm(x))."""
 
     def __init__(
-        self, dim: int, num_heads: int, mlp_ratio: float, drop: float, attn_drop: float, drop_path: float
+        self,
+        dim: int,
+        num_heads: int,
+        mlp_ratio: float,
+        drop: float,
+        attn_drop: float,
+        drop_path: float,
+        norm_eps: float = 1e-6,
     ) -> None:
         super().__init__()
-        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
         self.attn = Attention(dim, num_heads, attn_drop=attn_drop, proj_drop=drop)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
-        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), drop=drop)
 
     def forward(self, x: Tensor, num_queries: int | None = None) -> Tensor:
@@ -155,6 +162,7 @@ class DeiT(nn.Module):
         drop_rate: float = 0.0,
         attn_drop_rate: float = 0.0,
         drop_path_rate: float = 0.0,
+        norm_eps: float = 1e-6,
     ) -> None:
         super().__init__()
         if num_classes < 1:
@@ -173,9 +181,9 @@ class DeiT(nn.Module):
             drop_path_rate * i / max(depth - 1, 1) for i in range(depth)
         ]  # stochastic depth grows linearly
         self.blocks = nn.Sequential(
-            *[Block(embed_dim, num_heads, mlp_ratio, drop_rate, attn_drop_rate, r) for r in rates]
+            *[Block(embed_dim, num_heads, mlp_ratio, drop_rate, attn_drop_rate, r, norm_eps) for r in rates]
         )
-        self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
+        self.norm = nn.LayerNorm(embed_dim, eps=norm_eps)  # 1e-6 (timm); transformers' configs say 1e-12
         self.head = nn.Linear(embed_dim, num_classes)
         self.head_dist = nn.Linear(embed_dim, num_classes) if distilled else None
         self.pretrained_cfg = {

@@ -24,13 +24,18 @@ _PREFIXES = ("module.", "_orig_mod.")
 
 
 def load_state_dict_file(path: str | Path) -> dict[str, Tensor]:
-    """Read a state dict from ``.safetensors`` or a torch file (``{'model': sd}`` and friends unwrapped).
+    """Read a state dict from ``.safetensors``, a torch file (``{'model': sd}`` and friends unwrapped), or a
+    folder (run folder, transformers DeiT/ViT folder).
 
     Loading goes through ``deit.checkpoint.load_checkpoint``: ``weights_only=True`` or safetensors, and a
     pickle that would run code raises ``UnsafeCheckpointError`` naming the file.
     """
     from deit.checkpoint import load_checkpoint
 
+    if Path(path).is_dir():  # a transformers folder or a run folder: the model's own weights
+        from deit.models.loading import load_model
+
+        return load_model(path).state_dict()
     return unwrap_state_dict(load_checkpoint(path, map_location="cpu"), source=str(path))
 
 

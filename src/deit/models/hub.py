@@ -1,0 +1,311 @@
+"""Released weights by name: the official DeiT files and the Hugging Face hub, downloaded into a cache.
+
+Sources for each paper-zoo model:
+
+* ``official``: ``https://dl.fbaipublicfiles.com/deit/<name>-<sha256[:8]>.pth`` (the URLs of the official
+  repository's ``models.py``). ``$DEIT_WEIGHTS_URL`` replaces the base URL (a mirror, ``file:///shared/``).
+  Files land in :func:`cache_dir` and are checked against the SHA-256 prefix in their name; a download goes
+  to a temporary file that is renamed into place only once verified.
+* ``hf`` (timm's repos, ``timm/<name>.fb_in1k``, ``model.safetensors`` with timm keys) and ``hf-facebook``
+  (the authors' transformers repos, ``facebook/deit-…``): fetched by ``huggingface_hub`` into its own cache,
+  which honours ``HF_HOME``, ``HF_HUB_CACHE``, ``HF_ENDPOINT`` and ``HF_HUB_OFFLINE``.
+
+Offline mode (``offline=True``, ``$DEIT_OFFLINE=1`` or ``$HF_HUB_OFFLINE=1``) uses cached copies only.
+Every failure raises :class:`WeightsError` naming what to download and where to put it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from deit.errors import DeiTError
+
+OFFICIAL_BASE_URL = "https://dl.fbaipublicfiles.com/deit/"
+SOURCES = ("official", "hf", "hf-facebook")
+_CHUNK = 1 << 20
+_TRUE = {"1", "true", "yes", "on"}
+
+
+class WeightsError(DeiTError):
+    """Released weights could not be found, downloaded or verified; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class ReleasedWeights:
+    """Where the weights of one model name live. ``filename`` ends in ``-<sha256 prefix>.<ext>``."""
+
+    name: str
+    filename: str
+    hf_repo: str | None = None  # timm-format safetensors (timm's hub repos)
+    hf_facebook_repo: str | None = None  # transformers folder (the authors' hub repos)
+
+    @property
+    def sha256_prefix(self) -> str:
+        return Path(self.filename).stem.rsplit("-", 1)[-1].lower()
+
+
+def _official(name: str, hash8: str, hf_name: str) -> ReleasedWeights:
+    return ReleasedWeights(name, f"{name}-{hash8}.pth", f"timm/{name}.fb_in1k", f"facebook/{hf_name}")
+
+
+# The eight models of the paper, as published in facebookresearch/deit models.py.
+RELEASED: dict[str, ReleasedWeights] = {
+    w.name: w
+    for w in (
+        _official("deit_tiny_patch16_224", "a1311bcf", "deit-tiny-patch16-224"),
+        _official("deit_small_patch16_224", "cd65a155", "deit-small-patch16-224"),
+        _official("deit_base_patch16_224", "b5f2ef4d", "deit-base-patch16-224"),
+        _official("deit_tiny_distilled_patch16_224", "b40b3cf7", "deit-tiny-distilled-patch16-224"),
+        _official("deit_small_distilled_patch16_224", "649709d9", "deit-small-distilled-patch16-224"),
+        _official("deit_base_distilled_patch16_224", "df68dfff", "deit-base-distilled-patch16-224"),
+        _official("deit_base_patch16_384", "8de9b5d1", "deit-base-patch16-384"),
+        _official("deit_base_distilled_patch16_384", "d0272ac0", "deit-base-distilled-patch16-384"),
+    )
+}
+
+
+def register_weights(
+    name: str, filename: str, hf_repo: str | None = None, hf_facebook_repo: str | None = None
+) -> ReleasedWeights:
+    """Add (or replace) released weights for ``name``, e.g. your organisation's own fine-tuned release
+    served from ``$DEIT_WEIGHTS_URL``. ``filename`` must end in ``-<first 8+ hex digits of its SHA-256>``."""
+    entry = ReleasedWeights(name, filename, hf_repo, hf_facebook_repo)
+    prefix = entry.sha256_prefix
+    if len(prefix) < 8 or any(c not in "0123456789abcdef" for c in prefix):
+        raise WeightsError(f"{filename}: the name must end in -<sha256 prefix, >= 8 hex digits>.<ext>")
+    RELEASED[name] = entry
+    return entry
+
+
+def has_released_weights(name: str) -> bool:
+    return name in RELEASED
+
+
+def released(name: str) -> ReleasedWeights:
+    if name not in RELEASED:
+        raise WeightsError(
+            f"no released weights for {name!r}; models with weights: {', '.join(sorted(RELEASED))} "
+            "(start from random weights, or pass a local file with --finetune/--checkpoint)"
+        )
+    return RELEASED[name]
+
+
+def _env_true(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in _TRUE
+
+
+def is_offline(offline: bool | None = None) -> bool:
+    """``offline`` if given as True, else ``$DEIT_OFFLINE`` / ``$HF_HUB_OFFLINE``."""
+    return bool(offline) or _env_true("DEIT_OFFLINE") or _env_true("HF_HUB_OFFLINE")
+
+
+def cache_dir() -> Path:
+    """``$DEIT_HOME/weights``, else ``$XDG_CACHE_HOME/deit/weights``, else ``~/.cache/deit/weights``."""
+    home = os.environ.get("DEIT_HOME")
+    if home:
+        return Path(home).expanduser() / "weights"
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(xdg).expanduser() / "deit" / "weights"
+
+
+def base_url() -> str:
+    url = os.environ.get("DEIT_WEIGHTS_URL") or OFFICIAL_BASE_URL
+    return url if url.endswith("/") else url + "/"
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _manual_hint(url: str, dest: Path) -> str:
+    return (
+        f"download {url} on a machine with internet access (e.g. `curl -L -o {dest.name} {url}`) and put it at "
+        f"{dest} (the cache: $DEIT_HOME/weights, else $XDG_CACHE_HOME/deit/weights), or set "
+        "$DEIT_WEIGHTS_URL to a mirror holding that file, or pass the local file to --finetune/--checkpoint"
+    )
+
+
+def download(url: str, dest: str | Path, sha256_prefix: str, progress: bool | None = None) -> Path:
+    """Download ``url`` to ``dest`` through a temporary file in the same folder, renamed into place only
+    when the byte count matches ``Content-Length`` and the SHA-256 starts with ``sha256_prefix``."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    tmp = Path(tmp_name)
+    digest = hashlib.sha256()
+    try:
+        try:
+            with urllib.request.urlopen(url, timeout=60) as response, os.fdopen(fd, "wb") as out:
+                length = response.headers.get("Content-Length")
+                total = int(length) if length and length.isdigit() else None
+                received = 0
+                bar = _bar(total, dest.name, progress)
+                try:
+                    for chunk in iter(lambda: response.read(_CHUNK), b""):
+                        out.write(chunk)
+                        digest.update(chunk)
+                        received += len(chunk)
+                        if bar is not None:
+                            bar.update(len(chunk))
+                finally:
+                    if bar is not None:
+                        bar.close()
+                out.flush()
+                os.fsync(out.fileno())
+        except urllib.error.HTTPError as exc:
+            raise WeightsError(
+                f"cannot download {url}: HTTP {exc.code} {exc.reason}; {_manual_hint(url, dest)}"
+            ) from None
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise WeightsError(f"cannot download {url}: {reason}; {_manual_hint(url, dest)}") from None
+        except Exception as exc:  # http.client.HTTPException: IncompleteRead, RemoteDisconnected...
+            raise WeightsError(
+                f"cannot download {url}: transfer failed ({type(exc).__name__}: {exc}); {_manual_hint(url, dest)}"
+            ) from None
+        if total is not None and received != total:
+            raise WeightsError(
+                f"download of {url} was cut short ({received} of {total} bytes); nothing was cached. "
+                f"Retry, or {_manual_hint(url, dest)}"
+            )
+        got = digest.hexdigest()
+        if not got.startswith(sha256_prefix.lower()):
+            raise WeightsError(
+                f"{url}: SHA-256 {got[:16]}... does not start with {sha256_prefix} (the hash in the file "
+                f"name): corrupted or tampered download, nothing was cached. Check the mirror, or "
+                f"{_manual_hint(url, dest)}"
+            )
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dest
+
+
+def _bar(total: int | None, name: str, enabled: bool | None):  # noqa: ANN202 (tqdm or None)
+    from deit.progress import is_interactive
+
+    if not (is_interactive() if enabled is None else enabled):
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=f"downloading {name}", unit="B", unit_scale=True, unit_divisor=1024)
+
+
+def official_weights(name: str, offline: bool | None = None, progress: bool | None = None) -> Path:
+    """The cached official file for ``name`` (downloaded from :func:`base_url` when missing)."""
+    entry = released(name)
+    dest = cache_dir() / entry.filename
+    url = base_url() + entry.filename
+    if dest.is_file():
+        got = sha256_file(dest)
+        if got.startswith(entry.sha256_prefix):
+            return dest
+        raise WeightsError(
+            f"cached {dest} has SHA-256 {got[:16]}..., not {entry.sha256_prefix}... (the hash in its name): "
+            f"delete it and retry; or {_manual_hint(url, dest)}"
+        )
+    if is_offline(offline):
+        raise WeightsError(
+            f"offline mode (--offline, $DEIT_OFFLINE or $HF_HUB_OFFLINE) and {entry.filename} is not cached: "
+            + _manual_hint(url, dest)
+        )
+    return download(url, dest, entry.sha256_prefix, progress=progress)
+
+
+def hf_weights(
+    name: str, source: str = "hf", offline: bool | None = None, endpoint: str | None = None
+) -> Path:
+    """``model.safetensors`` of timm's repo (``source="hf"``) or the folder of the authors' transformers
+    repo (``source="hf-facebook"``), through ``huggingface_hub``'s cache."""
+    entry = released(name)
+    repo = entry.hf_repo if source == "hf" else entry.hf_facebook_repo
+    if repo is None:
+        raise WeightsError(f"{name}: no Hugging Face repo known for source {source!r}")
+    try:
+        import huggingface_hub
+        from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+    except ImportError:
+        raise WeightsError(
+            "the Hugging Face source needs huggingface_hub (`pip install huggingface_hub`)"
+        ) from None
+    local_only = is_offline(offline)
+    files = ["model.safetensors"] if source == "hf" else ["config.json", "model.safetensors"]
+    try:
+        paths = [
+            Path(
+                huggingface_hub.hf_hub_download(
+                    repo, f, local_files_only=local_only, endpoint=endpoint or None
+                )
+            )
+            for f in files
+        ]
+    except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as exc:
+        where = "not in the Hugging Face cache (offline mode)" if local_only else f"failed: {exc}"
+        raise WeightsError(
+            f"{name} from https://huggingface.co/{repo} {where}; on a machine with internet run "
+            f"`hf download {repo} {' '.join(files)}` and copy the hub cache ($HF_HOME/hub, default "
+            "~/.cache/huggingface/hub), or use --weights-source official"
+        ) from None
+    return paths[0] if source == "hf" else paths[0].parent
+
+
+@contextlib.contextmanager
+def hf_offline(offline: bool | None) -> Iterator[None]:
+    """Force ``huggingface_hub`` (and so timm's ``pretrained=True``) offline while active, when ``offline``:
+    the library reads ``$HF_HUB_OFFLINE`` once at import."""
+    if not offline:
+        yield
+        return
+    from huggingface_hub import constants
+
+    before = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = before
+
+
+def fetch(
+    name: str, source: str = "official", offline: bool | None = None, progress: bool | None = None
+) -> Path:
+    """Local path of the released weights of ``name``: a file (``official``, ``hf``) or a transformers
+    folder (``hf-facebook``)."""
+    if source not in SOURCES:
+        raise WeightsError(f"unknown weights source {source!r}; use one of {', '.join(SOURCES)}")
+    if source == "official":
+        return official_weights(name, offline=offline, progress=progress)
+    return hf_weights(name, source=source, offline=offline)
+
+
+__all__ = [
+    "OFFICIAL_BASE_URL",
+    "RELEASED",
+    "ReleasedWeights",
+    "SOURCES",
+    "WeightsError",
+    "base_url",
+    "cache_dir",
+    "download",
+    "fetch",
+    "has_released_weights",
+    "hf_offline",
+    "is_offline",
+    "official_weights",
+    "register_weights",
+    "released",
+    "sha256_file",
+]
