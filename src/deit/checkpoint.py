@@ -17,7 +17,7 @@ import re
 import warnings
 import zipfile
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -47,7 +47,11 @@ _LEAF_TYPES = {
     torch.device,
     torch.Size,
 }
-_META_KEYS = ("class_names", "data_mean", "data_std", "img_size", "model_spec", "metrics", "config")
+_META_KEYS = ("class_names", "data_mean", "data_std", "img_size", "model_spec", "metrics", "config", "epoch")
+# The one rule for "a run folder" wherever weights are read (eval, predict, export, analyze, --teacher,
+# --teacher-weights, --finetune): best.pt (written when validation ran), else last.pt, else the export. The
+# trainer writes the folder's model.safetensors from best.pt's weights, so every choice is the same weights.
+RUN_FOLDER_WEIGHTS = ("best.pt", "last.pt", "model.safetensors")
 
 
 # ----------------------------------------------------------------------------------------------- saving
@@ -410,20 +414,33 @@ def load_state_dict_into(model: nn.Module, path: str | Path) -> nn.Module:
     return model
 
 
-def _resolve_model_file(path: Path) -> Path:
+def resolve_weights_file(path: str | Path) -> Path:
+    """``path`` itself for a file; for a run folder the first of :data:`RUN_FOLDER_WEIGHTS` it holds."""
+    path = Path(path)
     if not path.is_dir():
         return path
-    for name in ("best.pt", "last.pt", "model.safetensors"):
+    for name in RUN_FOLDER_WEIGHTS:
         if (path / name).is_file():
             return path / name
-    raise CheckpointError(f"run folder {path} has no best.pt, last.pt or model.safetensors")
+    raise CheckpointError(f"run folder {path} has no {', '.join(RUN_FOLDER_WEIGHTS)}")
+
+
+def weights_summary(meta: Mapping[str, Any]) -> str:
+    """One line naming the file a command loaded and the epoch (and stored val top-1) of its weights."""
+    parts = []
+    if isinstance(meta.get("epoch"), int):
+        parts.append(f"epoch {meta['epoch']}")
+    top1 = (meta.get("metrics") or {}).get("top1")
+    if isinstance(top1, (int, float)):
+        parts.append(f"val top-1 {top1:.2f} %")
+    return f"weights: {meta.get('path', '?')}" + (f" ({', '.join(parts)})" if parts else " (epoch unknown)")
 
 
 def load_model_from_checkpoint(
     path: str | Path, map_location: Any = "cpu", use_ema: bool = False
 ) -> tuple[nn.Module, dict]:
     """Rebuild the network recorded in a training checkpoint, export or run folder; returns (model, meta)."""
-    file = _resolve_model_file(Path(path))
+    file = resolve_weights_file(path)
     ckpt = load_checkpoint(file, map_location)
     spec = ckpt.get("model_spec")
     if not isinstance(spec, dict) or not spec.get("name"):

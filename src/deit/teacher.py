@@ -235,6 +235,7 @@ class TeacherWrapper(nn.Module):
         super().__init__()
         self.model = model
         self.spec = spec
+        self.source = ""  # set by build_teacher: the file (and epoch) the weights came from
         self.channels_last = channels_last
         self.num_classes = getattr(model, "num_classes", None)
         for p in self.model.parameters():
@@ -397,9 +398,10 @@ def build_teacher(
             raise ConfigError(
                 f"teacher {name_or_checkpoint} is a checkpoint (it holds its weights): do not pass weights too"
             )
-        from deit.checkpoint import load_model_from_checkpoint
+        from deit.checkpoint import load_model_from_checkpoint, weights_summary
 
         model, meta = load_model_from_checkpoint(name_or_checkpoint, map_location="cpu")
+        source = weights_summary(meta)
         t_mean, t_std = meta.get("data_mean"), meta.get("data_std")
         if t_mean is None or t_std is None:
             t_mean, t_std = _model_stats(model)
@@ -419,8 +421,13 @@ def build_teacher(
         if name_or_checkpoint.endswith(_WEIGHT_SUFFIXES) or os.sep in name_or_checkpoint:
             raise CheckpointError(f"teacher checkpoint not found: {name_or_checkpoint}")
         model, spec = build_classifier(name_or_checkpoint, num_classes, in_chans=in_chans, img_size=img_size)
+        source = "weights: none (random initialisation)"
         if weights is not None:
+            from deit.checkpoint import resolve_weights_file
+
+            weights = str(resolve_weights_file(weights))  # a run folder: the same file as everywhere
             _load_weights_strict(model, weights, num_classes)
+            source = f"weights: {weights}"
         t_mean, t_std = _model_stats(model)
     if teacher_mean is not None:
         t_mean = teacher_mean
@@ -429,7 +436,7 @@ def build_teacher(
 
     model.to(device)
     _check_output_classes(model, num_classes, in_chans, img_size, what=repr(name_or_checkpoint))
-    return TeacherWrapper(
+    wrapper = TeacherWrapper(
         model,
         teacher_mean=t_mean,
         teacher_std=t_std,
@@ -438,6 +445,8 @@ def build_teacher(
         channels_last=channels_last,
         spec=spec,
     ).to(device)
+    wrapper.source = f"teacher {source}"  # which file (and epoch) the teacher's weights came from
+    return wrapper
 
 
 __all__ = ["SOURCES", "ModelSpec", "TeacherWrapper", "build_classifier", "build_from_spec", "build_teacher"]

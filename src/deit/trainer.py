@@ -202,10 +202,9 @@ def build_student(cfg: TrainConfig, num_classes: int, img_size: int) -> tuple[nn
         model, spec = build_classifier(cfg.model, num_classes, img_size=img_size, **extra)
     if cfg.finetune:
         with blame("--finetune", cfg.finetune):
-            dropped = load_weights(model, cfg.finetune)
-        log.info(
-            "fine-tuning from %s%s", cfg.finetune, f" (new heads: {', '.join(dropped)})" if dropped else ""
-        )
+            source = ckpt.resolve_weights_file(cfg.finetune)  # a run folder: the same file as everywhere
+            dropped = load_weights(model, str(source))
+        log.info("fine-tuning from %s%s", source, f" (new heads: {', '.join(dropped)})" if dropped else "")
     return model, spec.to_dict()
 
 
@@ -285,13 +284,6 @@ class Trainer:
             )
         self.teacher = None
         if cfg.distillation_type != "none":
-            if cfg.teacher_weights is None and not Path(cfg.teacher_model).exists():
-                log.warning(
-                    "teacher %r has random weights (no --teacher-weights, not a checkpoint): distilling "
-                    "from it teaches noise; train it first with `deit train --model %s`",
-                    cfg.teacher_model,
-                    cfg.teacher_model,
-                )
             flag = "--teacher-weights" if cfg.teacher_weights else "--teacher"
             with blame(flag, cfg.teacher_weights or cfg.teacher_model):
                 self.teacher = build_teacher(
@@ -304,6 +296,14 @@ class Trainer:
                     device=device,
                     channels_last=cfg.channels_last,
                     class_names=data.classes,
+                )
+            log.info("%s", self.teacher.source)
+            if cfg.teacher_weights is None and not Path(cfg.teacher_model).exists():  # warn once it exists
+                log.warning(
+                    "teacher %r has random weights (no --teacher-weights, not a checkpoint): distilling "
+                    "from it teaches noise; train it first with `deit train --model %s`",
+                    cfg.teacher_model,
+                    cfg.teacher_model,
                 )
         model.to(device)
         if cfg.channels_last:
@@ -624,7 +624,14 @@ class Trainer:
         return metrics
 
     def export(self, metrics: dict) -> None:
+        """model.safetensors from the weights ``best.pt`` holds when validation ran (so a run folder means
+        the same weights to every command), else the final weights."""
+        state, epoch = self.model.state_dict(), self.cfg.epochs
+        if self.run.best.is_file():
+            best = ckpt.load_checkpoint(self.run.best, map_location="cpu")
+            state, epoch, metrics = best["model"], best.get("epoch", epoch), best.get("metrics") or metrics
         meta = {
+            "epoch": epoch,
             "model_spec": self.model_spec,
             "class_names": list(self.data.classes),
             "data_mean": list(self.data.mean),
@@ -633,7 +640,7 @@ class Trainer:
             "metrics": metrics,
             "config": self.cfg.to_dict(),
         }
-        ckpt.export_model(self.model.state_dict(), meta, self.run.root)
+        ckpt.export_model(state, meta, self.run.root)
 
 
 @contextlib.contextmanager

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -52,14 +53,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def load_for_eval(checkpoint: str, model_name: str | None, use_ema: bool = False):
     """(model in eval mode, meta) from our checkpoints, or from official/timm weights with ``--model``."""
-    from deit.checkpoint import load_model_from_checkpoint
+    from deit.checkpoint import load_model_from_checkpoint, resolve_weights_file, weights_summary
     from deit.errors import ConfigError
 
     if model_name is None:
-        return load_model_from_checkpoint(checkpoint, use_ema=use_ema)
+        model, meta = load_model_from_checkpoint(checkpoint, use_ema=use_ema)
+        print(weights_summary(meta) + (" [EMA]" if use_ema else ""), file=sys.stderr)
+        return model, meta
     from deit.models.weights import load_state_dict_file, load_weights
     from deit.teacher import build_classifier
 
+    checkpoint = str(resolve_weights_file(checkpoint))
+    print(f"weights: {checkpoint} (official/timm weights, epoch unknown)", file=sys.stderr)
     sd = load_state_dict_file(checkpoint)
     head = sd.get("head.weight")
     if head is None:
@@ -125,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
             device=device,
             class_names=dataset.classes,
         )
+        print(teacher.source, file=sys.stderr)
     loader = DataLoader(dataset, batch_size=args.batch_size, num_workers=args.workers)
     amp = torch.bfloat16 if args.amp == "bf16" else None
     metrics = evaluate(

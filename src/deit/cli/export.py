@@ -8,7 +8,9 @@ ONNX: the inference output (fused (cls + dist) / 2 logits for a distilled DeiT) 
 [batch, 3, H, W] with a dynamic batch axis, exported with torch's legacy exporter (dynamo=False); then run by
 onnxruntime on random batches of 1 and 3 images: the max abs difference to PyTorch is printed and must be
 <= --atol (else exit code 2). safetensors: model.safetensors + model.json (deit.checkpoint.export_model).
-Both write a README.md model card (architecture, parameters, classes, recipe, stored accuracy).
+Both write a README.md model card (architecture, parameters, classes, recipe, stored accuracy) that
+describes every export in the folder, and keep the training config (validation split and seed) so that
+`deit eval` needs no extra flag on the export.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ def default_out(checkpoint: str) -> Path:
 def run(args: argparse.Namespace) -> int:
     from deit.checkpoint import export_model
     from deit.cli.evaluate import load_for_eval
-    from deit.export import check_onnx, export_onnx, model_card, write_text
+    from deit.export import EXPORT_FILES, check_onnx, export_onnx, model_card, write_text
 
     model, meta = load_for_eval(args.checkpoint, args.model, args.use_ema)
     model = model.cpu().eval()
@@ -51,8 +53,10 @@ def run(args: argparse.Namespace) -> int:
     in_chans = int(((meta.get("model_spec") or {}).get("kwargs") or {}).get("in_chans", 3))
     out = Path(args.out) if args.out else default_out(args.checkpoint)
     info = {
-        k: meta[k] for k in ("model_spec", "class_names", "data_mean", "data_std", "metrics") if k in meta
-    }
+        k: meta[k]
+        for k in ("model_spec", "class_names", "data_mean", "data_std", "metrics", "config", "epoch")
+        if k in meta
+    }  # config: the validation split, its seed and the statistics `deit eval` needs without extra flags
     info["img_size"] = img_size
     report: dict = {"checkpoint": str(args.checkpoint), "format": args.format, "out": str(out)}
     if args.format == "onnx":
@@ -69,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
         weights, meta_path = export_model(model.state_dict(), info, out)
         report["files"] = [str(weights), str(meta_path)]
         files = ["model.safetensors", "model.json"]
+    # one card for every export in the folder: ONNX then safetensors into one folder keeps both described
+    files = [f for f in EXPORT_FILES if (out / f).is_file()]
     card = model_card(model, {**meta, "img_size": img_size}, files)
     readme = write_text(out / "README.md", card)
     report["files"].append(str(readme))
