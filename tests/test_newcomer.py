@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -152,3 +153,124 @@ def test_exporter_failure_output_is_silenced(tmp_path: Path, capfd) -> None:
         export_onnx(Attn(), tmp_path / "m.onnx", img_size=4, opset=9)
     captured = capfd.readouterr()
     assert "graph(" not in captured.out + captured.err
+
+
+# ------------------------------------------------------------------------------------------------ help
+def _parsers():
+    import argparse
+
+    from deit.cli.main import _all_parsers, build_parser
+
+    for p in _all_parsers(build_parser()):
+        yield (
+            p,
+            [a for a in p._actions if not isinstance(a, (argparse._HelpAction, argparse._SubParsersAction))],
+        )
+
+
+def test_every_option_has_help_and_shows_its_default() -> None:
+    import argparse
+
+    missing, no_default = [], []
+    for parser, actions in _parsers():
+        parser.format_help()  # formats without error
+        assert parser.description, f"{parser.prog} has no description"
+        for a in actions:
+            name = f"{parser.prog} {'/'.join(a.option_strings) or a.dest}"
+            if isinstance(a, argparse._VersionAction):
+                continue
+            if not a.help:
+                missing.append(name)
+            elif a.default not in (None, False, argparse.SUPPRESS) and "default" not in (
+                parser._get_formatter()._get_help_string(a)
+            ):
+                no_default.append(name)
+        for line in (parser.epilog or "").splitlines():  # a joined continuation line leaves a gap of spaces
+            assert not re.search(r"\S {6,}--", line), f"{parser.prog}: example lines run together: {line}"
+    assert not missing, f"options without help: {missing}"
+    assert not no_default, f"options whose help hides the default: {no_default}"
+
+
+def test_help_is_fast_no_torch_import() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from deit.cli.main import build_parser; build_parser();"
+        "print(sorted(m for m in ('torch', 'timm', 'numpy', 'PIL', 'matplotlib') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_models_and_benchmark_report_the_same_gmacs(capsys) -> None:
+    assert main(["models", "deit_nano_patch4_16", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)[0]
+    args = [
+        "benchmark",
+        "--model",
+        "deit_nano_patch4_16",
+        "-b",
+        "1",
+        "--warmup",
+        "0",
+        "--repeats",
+        "1",
+        "--json",
+    ]
+    assert main(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["gmacs_per_image"] == pytest.approx(row["gmacs"])
+    assert main(["models", "deit_nano_patch4_16"]) == 0
+    table = capsys.readouterr().out
+    assert "GMACs" in table and f"{row['gmacs']:.4g}" in table and "0.00 " not in table
+
+
+# -------------------------------------------------------------------------------------------- messages
+def test_did_you_mean_lists_each_name_once(capsys) -> None:
+    from deit.errors import ModelError
+
+    for wrong in ("deit_tiny_distilled_patch16_32", "resnet1"):
+        with pytest.raises(ModelError) as info:
+            build_classifier(wrong, num_classes=10)
+        names = str(info.value).split("did you mean: ")[1].rstrip("?").split(", ")
+        assert len(names) == len(set(names)) > 1
+
+
+def test_misspelt_teacher_is_the_only_message(tmp_path: Path, capsys) -> None:
+    run = tmp_path / "r"
+    args = ["train", *TINY, "--teacher", "tiny_cn", "--distillation-type", "hard", "--output", str(run)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "--teacher tiny_cn: unknown model" in err and "tiny_cnn" in err
+    assert "random weights" not in err and not run.exists()  # checked before anything else
+
+
+def test_truncated_checkpoint_message_ends_with_a_whole_sentence(
+    trained: Path, tmp_path: Path, capsys
+) -> None:
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes((trained / "best.pt").read_bytes()[:100_000])
+    assert main(["eval", "--checkpoint", str(cut), "--data", "digits"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "truncated" in err and err.endswith((".)", "...)")), err
+
+
+def test_default_workers_fit_the_machine() -> None:
+    import os
+
+    from deit.config import TrainConfig, default_workers
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert TrainConfig().workers == default_workers() == min(4, cores)
+
+
+def test_teacher_weights_and_finetune_accept_a_run_folder(trained: Path, tmp_path: Path, capsys) -> None:
+    common = [*TINY, "--epochs", "1", "--max-steps-per-epoch", "1"]
+    run = tmp_path / "ft"
+    assert main(["train", *common, "--finetune", str(trained), "--output", str(run)]) == 0
+    assert f"fine-tuning from {trained / 'best.pt'}" in (run / "log.txt").read_text()
+    run = tmp_path / "kd"
+    args = ["--teacher", NANO, "--teacher-weights", str(trained), "--distillation-type", "hard"]
+    assert main(["train", *common, *args, "--output", str(run)]) == 0
+    assert f"teacher weights: {trained / 'best.pt'}" in (run / "log.txt").read_text()

@@ -195,6 +195,17 @@ def _unsafe_globals(path: Path) -> list[str] | None:
     return sorted({g for g in found if g not in allowed and not g.startswith("torch.")})
 
 
+def _short(text: str, limit: int = 200) -> str:
+    """The first line of ``text``, cut after its last whole sentence (or word) within ``limit`` characters,
+    so that a message never stops mid-sentence."""
+    line = text.strip().split("\n")[0].strip() if text.strip() else ""
+    if len(line) <= limit:
+        return line
+    head = line[:limit]
+    end = head.rfind(". ")
+    return head[: end + 1] if end > 0 else head[: head.rfind(" ")].rstrip(",;:") + " ..."
+
+
 def _torch_load(path: Path, map_location: Any, mmap: bool = False) -> Any:
     try:
         with warnings.catch_warnings():
@@ -210,7 +221,7 @@ def _torch_load(path: Path, map_location: Any, mmap: bool = False) -> Any:
                 "or safetensors"
             ) from None
         found = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", str(exc))
-        detail = (found.group(1) if found else str(exc).strip().split("\n")[0])[:200]
+        detail = _short(found.group(1) if found else str(exc))
         if bad == []:
             raise CheckpointError(
                 f"{path} is a pickle that torch's weights_only loader cannot read ({detail}); "
@@ -222,7 +233,7 @@ def _torch_load(path: Path, map_location: Any, mmap: bool = False) -> Any:
     except Exception as exc:  # garbage makes torch raise RuntimeError, EOFError, KeyError, ValueError, ...
         raise CheckpointError(
             f"{path} is truncated, corrupt or not a PyTorch checkpoint "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})"
+            f"({type(exc).__name__}: {_short(str(exc))})"
         ) from exc
 
 

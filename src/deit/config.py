@@ -30,6 +30,16 @@ RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
 REFERENCE_BATCH = 512  # lr is given for this global batch (official DeiT linear scaling rule)
 
 
+def default_workers(cap: int = 4) -> int:
+    """Data-loader workers per process by default: the CPU cores this process may use, at most ``cap``
+    (more workers than cores only makes torch warn and the loader slower)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # macOS, Windows
+        cores = os.cpu_count() or 1
+    return max(1, min(cap, cores))
+
+
 def _opt(default: Any, doc: str, *flags: str, **meta: Any) -> Any:
     """A dataclass field whose metadata drives the argparse flag (flags default to ``--field-name``)."""
     return field(default=default, metadata={"help": doc, "flags": list(flags), **meta})
@@ -58,7 +68,13 @@ class TrainConfig:
         "with different seeds are scored on the same images",
     )
     skip_corrupt: bool = _opt(False, "skip unreadable images instead of failing")
-    workers: int = _opt(4, "data-loader worker processes per process", "-j", "--workers")
+    workers: int = _opt(
+        default_workers(),
+        "data-loader worker processes per process (default: the CPU cores, at most 4; here "
+        f"{default_workers()})",
+        "-j",
+        "--workers",
+    )
     pin_mem: bool = _opt(True, "pin host memory in the data loaders")
     img_size: int | None = _opt(None, "input image size (default: the model's)", "--img-size", "--input-size")
     # model
@@ -66,7 +82,9 @@ class TrainConfig:
     num_classes: int | None = _opt(None, "number of classes (default: from the dataset)")
     drop: float = _opt(0.0, "dropout rate")
     drop_path: float = _opt(0.1, "stochastic depth rate")
-    finetune: str | None = _opt(None, "weights to start from (checkpoint, official .pth or timm state dict)")
+    finetune: str | None = _opt(
+        None, "weights to start from (checkpoint, run folder, official .pth or timm state dict)"
+    )
     # output
     output: str = _opt("runs/deit", "run folder", "--output", "--output-dir")
     resume: str | None = _opt(None, _HELP["resume"], nargs="?", const="auto", metavar="CKPT")
@@ -120,8 +138,19 @@ class TrainConfig:
         "batch", "mix params per batch, pair or element", choices=["batch", "pair", "elem"]
     )
     # distillation
-    teacher_model: str | None = _opt(None, "teacher name, e.g. regnety_160", "--teacher", "--teacher-model")
-    teacher_weights: str | None = _opt(None, "teacher weights file", "--teacher-weights", "--teacher-path")
+    teacher_model: str | None = _opt(
+        None,
+        "teacher: a model name (e.g. regnety_160; weights from --teacher-weights) or a checkpoint / run "
+        "folder written by deit train",
+        "--teacher",
+        "--teacher-model",
+    )
+    teacher_weights: str | None = _opt(
+        None,
+        "weights for a teacher given by name: a .pth/.pt/.safetensors file or a run folder",
+        "--teacher-weights",
+        "--teacher-path",
+    )
     distillation_type: str = _opt(
         "none", _HELP["distill"], "--distillation-type", "--distill", choices=_DISTILL
     )

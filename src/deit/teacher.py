@@ -91,7 +91,9 @@ def _in_source(source: str, name: str) -> bool:
 
 def _unknown_model(name: str, source: str | None = None) -> ModelError:
     where = f"the {source} models" if source else "the DeiT registry, the CNNs, timm or torchvision"
-    close = difflib.get_close_matches(name, [n for src in SOURCES for n in _names(src)], n=5, cutoff=0.6)
+    # deit and timm share names (deit_*), timm and torchvision too (resnet18): each name once
+    candidates = list(dict.fromkeys(n for src in SOURCES for n in _names(src)))
+    close = difflib.get_close_matches(name, candidates, n=5, cutoff=0.6)
     hint = f"; did you mean: {', '.join(close)}?" if close else "; run `deit models` for the DeiT/CNN list"
     return ModelError(f"unknown model {name!r}: not in {where}{hint}")
 
@@ -112,6 +114,15 @@ def _resolve_source(name: str) -> tuple[str, str]:
         if _in_source(source, name):
             return source, name
     raise _unknown_model(name)
+
+
+def check_model_name(name: str) -> None:
+    """Raise the "unknown model ... did you mean" :class:`ModelError` for a name no source knows (cheap:
+    no model is built), so that a misspelt name is reported before any other work; a path-like name that
+    does not exist is a missing checkpoint."""
+    if name.endswith(_WEIGHT_SUFFIXES) or os.sep in name:
+        raise CheckpointError(f"checkpoint not found: {name}")
+    _resolve_source(name)
 
 
 # ----------------------------------------------------------------------------- building
@@ -449,4 +460,12 @@ def build_teacher(
     return wrapper
 
 
-__all__ = ["SOURCES", "ModelSpec", "TeacherWrapper", "build_classifier", "build_from_spec", "build_teacher"]
+__all__ = [
+    "SOURCES",
+    "ModelSpec",
+    "TeacherWrapper",
+    "build_classifier",
+    "build_from_spec",
+    "build_teacher",
+    "check_model_name",
+]

@@ -48,7 +48,7 @@ from deit.models.weights import load_weights
 from deit.optim import LRSchedule, ModelEma, build_optimizer
 from deit.plots import plot_curves, write_csv
 from deit.progress import is_interactive
-from deit.teacher import build_classifier, build_teacher
+from deit.teacher import build_classifier, build_teacher, check_model_name
 
 log = logging.getLogger("deit")
 AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -257,6 +257,12 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig) -> None:
         self.cfg = cfg = validate(cfg)
+        # misspelt model names first: before the data scan, the run folder and any other warning
+        with blame("--model", cfg.model):
+            check_model_name(cfg.model)
+        if cfg.teacher_model is not None and not Path(cfg.teacher_model).exists():
+            with blame("--teacher", cfg.teacher_model):
+                check_model_name(cfg.teacher_model)
         self.dist: DistInfo = init_distributed(cfg.device)
         self.device = device = self.dist.device
         self.run = ckpt.RunFolder(Path(cfg.output))

@@ -2,7 +2,7 @@
 
     deit eval --checkpoint runs/deit/best.pt --data /imagenet
     deit eval --checkpoint runs/deit --data digits --teacher runs/teacher/best.pt --json
-    deit eval --checkpoint deit_small_distilled_patch16_224-649709d9.pth --model deit_small_distilled_patch16_224 \
+    deit eval --checkpoint deit_small_distilled_patch16_224-649709d9.pth --model deit_small_distilled_patch16_224 \\
         --data /imagenet          # official / timm weights: name the architecture
 """
 
@@ -13,6 +13,8 @@ import json
 import sys
 from pathlib import Path
 from typing import Any
+
+from deit.config import default_workers
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,22 +34,43 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="dataset (same forms as deit train); its validation split is evaluated",
     )
     parser.add_argument("--model", default=None, help="architecture for official/timm weight files")
-    parser.add_argument("--teacher", default=None, help="also evaluate a teacher (checkpoint or name)")
-    parser.add_argument("--teacher-weights", default=None, help="weights for a teacher given by name")
+    parser.add_argument(
+        "--teacher",
+        default=None,
+        help="also evaluate a teacher: a model name (e.g. regnety_160, with --teacher-weights) or a "
+        "checkpoint / run folder of deit train",
+    )
+    parser.add_argument(
+        "--teacher-weights", default=None, help="weights file or run folder for a teacher given by name"
+    )
     parser.add_argument(
         "--val-split",
         type=float,
         default=None,
         help="held-out fraction for datasets without val/ (default: the checkpoint's)",
     )
-    parser.add_argument("--split", choices=["val", "train"], default="val")
+    parser.add_argument(
+        "--split", choices=["val", "train"], default="val", help="which split of --data to evaluate"
+    )
     parser.add_argument("--seed", type=int, default=None, help="split seed (default: the checkpoint's)")
-    parser.add_argument("-b", "--batch-size", type=int, default=128)
-    parser.add_argument("-j", "--workers", type=int, default=2)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--amp", choices=["none", "bf16"], default="none")
+    parser.add_argument("-b", "--batch-size", type=int, default=128, help="images per forward pass")
+    parser.add_argument(
+        "-j",
+        "--workers",
+        type=int,
+        default=default_workers(),
+        help="data-loader worker processes (default: the CPU cores, at most 4)",
+    )
+    parser.add_argument(
+        "--device", default="auto", help="auto (CUDA if available, else CPU), cpu, cuda, cuda:N or mps"
+    )
+    parser.add_argument("--amp", choices=["none", "bf16"], default="none", help="bf16 autocast on CUDA/CPU")
     parser.add_argument("--use-ema", action="store_true", help="evaluate the EMA weights of a checkpoint")
-    parser.add_argument("--skip-corrupt", action="store_true")
+    parser.add_argument(
+        "--skip-corrupt",
+        action="store_true",
+        help="skip unreadable images (counted at the end) instead of failing",
+    )
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
 
 

@@ -28,11 +28,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         required=True,
         help="run folder, .pt checkpoint or .safetensors export (official/timm weights need --model)",
     )
-    parser.add_argument("--format", choices=["onnx", "safetensors"], required=True)
+    parser.add_argument(
+        "--format",
+        choices=["onnx", "safetensors"],
+        required=True,
+        help="onnx (checked with onnxruntime) or safetensors (+ model.json)",
+    )
     parser.add_argument("--out", default=None, help="output folder (default: <checkpoint folder>/export)")
     parser.add_argument("--model", default=None, help="architecture for official/timm weight files")
-    parser.add_argument("--opset", type=int, default=17, help="ONNX opset version")
-    parser.add_argument("--atol", type=float, default=1e-4, help="max abs logit difference ONNX vs PyTorch")
+    parser.add_argument("--opset", type=int, default=17, help="ONNX opset version (DeiT needs >= 14)")
+    parser.add_argument(
+        "--atol", type=float, default=1e-4, help="largest allowed abs logit difference ONNX vs PyTorch"
+    )
     parser.add_argument("--use-ema", action="store_true", help="export the EMA weights of a checkpoint")
     parser.add_argument("--json", action="store_true", help="print the written files and checks as JSON")
 

@@ -1,6 +1,6 @@
 """`deit train`: train a DeiT student (optionally distilled from a convnet teacher) or a CNN teacher.
 
-    deit train --data /imagenet --model deit_tiny_distilled_patch16_224 --teacher regnety_160 \
+    deit train --data /imagenet --model deit_tiny_distilled_patch16_224 --teacher regnety_160 \\
         --teacher-weights regnety_160.pth --distillation-type hard
     deit train -c cifar_small_images --data ./cifar-10-batches-py --output runs/cifar
     torchrun --nproc_per_node 4 -m deit train -c deit_small_distilled_imagenet --data /imagenet
