@@ -415,8 +415,11 @@ def config_from_args(args: argparse.Namespace | Mapping[str, Any], *, check: boo
 
     Attributes that are not config fields (sub-command, other flags) are ignored.
     """
+    from deit.official_flags import translate
+
     ns = dict(args) if isinstance(args, Mapping) else vars(args)
     overrides = {k: v for k, v in ns.items() if k in _SPECS}
+    overrides.update(translate(ns, "train", _SPECS)[0])  # official main.py spellings, or a refusal
     return load_config(ns.get("config"), overrides, check=check)
 
 
@@ -461,6 +464,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
                 if k in spec.meta:
                     kw[k] = spec.meta[k]
         group.add_argument(*spec.flags, **kw)
+    from deit.official_flags import add_official_arguments
+
+    add_official_arguments(parser, "train")  # hidden: official DeiT main.py spellings (mapped or refused)
     return parser
 
 

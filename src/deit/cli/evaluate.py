@@ -4,6 +4,9 @@
     deit eval --checkpoint runs/deit --data digits --teacher runs/teacher/best.pt --json
     deit eval --checkpoint deit_small_distilled_patch16_224-649709d9.pth --model deit_small_distilled_patch16_224 \\
         --data /imagenet          # official / timm weights: name the architecture
+
+The official DeiT main.py evaluation lines work as they are (`python main.py --eval` -> `deit eval --eval`):
+--resume is --checkpoint, --data-path/--model/--input-size/--num_workers are understood.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from deit.config import default_workers
+from deit.official_flags import add_official_arguments, translate
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = __doc__.split("\n\n", 1)[1]
     parser.add_argument(
         "--checkpoint",
+        "--resume",
         required=True,
         help="run folder, .pt checkpoint, .safetensors, or official/timm weights (then --model is needed)",
     )
@@ -71,7 +76,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="skip unreadable images (counted at the end) instead of failing",
     )
+    parser.add_argument(
+        "--img-size",
+        "--input-size",
+        type=int,
+        default=None,
+        help="input size; must equal the model's (default: the checkpoint's or the --model's)",
+    )
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    add_official_arguments(parser, "eval")  # hidden: official main.py spellings (--eval, --num_workers, ...)
 
 
 def load_for_eval(checkpoint: str, model_name: str | None, use_ema: bool = False):
@@ -107,6 +120,11 @@ def eval_dataset(args: argparse.Namespace, meta: dict, model: Any) -> tuple[int,
 
     cfg = meta.get("config") or {}
     img_size, mean, std, transform = preprocessing(model, meta)
+    if getattr(args, "img_size", None) not in (None, img_size):
+        raise ConfigError(
+            f"--input-size {args.img_size}: {meta.get('path', 'the checkpoint')} is a {img_size} px model; "
+            f"drop the flag or pass {img_size} (another size is another model, e.g. a *_384 name)"
+        )
     val_split = args.val_split if args.val_split is not None else float(cfg.get("val_split", 0.0))
     # runs written before split_seed existed split with their training seed
     seed = args.seed if args.seed is not None else int(cfg.get("split_seed", cfg.get("seed", 0)))
@@ -137,6 +155,12 @@ def run(args: argparse.Namespace) -> int:
     from deit.progress import is_interactive
     from deit.teacher import build_teacher
 
+    given = {k: v for k, v in vars(args).items() if k != "workers"}  # -j has a default: --num_workers wins
+    official, notes = translate(given, "eval", {"workers"})  # or a one-line refusal
+    for key, value in official.items():
+        setattr(args, key, value)
+    for note in notes:
+        print(f"deit eval: {note}", file=sys.stderr)
     device = resolve_device(args.device)
     model, meta = load_for_eval(args.checkpoint, args.model, args.use_ema)
     img_size, mean, std, dataset = eval_dataset(args, meta, model)
