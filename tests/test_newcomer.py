@@ -274,3 +274,39 @@ def test_teacher_weights_and_finetune_accept_a_run_folder(trained: Path, tmp_pat
     args = ["--teacher", NANO, "--teacher-weights", str(trained), "--distillation-type", "hard"]
     assert main(["train", *common, *args, "--output", str(run)]) == 0
     assert f"teacher weights: {trained / 'best.pt'}" in (run / "log.txt").read_text()
+
+
+# ------------------------------------------------------------------------------------------------ README
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+@pytest.mark.slow  # ~7 s on 2 cores: a 50 M-parameter student and a ResNet-50, exactly as the README has them
+def test_readme_own_training_loop_runs_as_written() -> None:
+    text = README.read_text(encoding="utf-8")
+    block = text.split("<!-- own-loop:start -->", 1)[1].split("<!-- own-loop:end -->", 1)[0]
+    code = block.split("```python\n", 1)[1].split("```", 1)[0]
+    torch.manual_seed(0)
+    scope: dict = {}
+    exec(compile(code, "README.md (own training loop)", "exec"), scope)
+    student, parts = scope["student"], scope["parts"]
+    assert student.distilled and student.embed_dim == 1024 and len(student.blocks) == 6
+    assert student.pos_embed.shape[1] == (256 // 32) ** 2 + 2  # patches + class and distillation tokens
+    assert set(parts) >= {"base", "distill", "total"} and torch.isfinite(parts["total"])
+    assert scope["predictions"].shape == (2,)
+    assert not any(p.requires_grad for p in scope["teacher"].parameters())
+
+
+def test_readme_install_and_demo_time_claims() -> None:
+    import subprocess
+    import sys
+
+    text = README.read_text(encoding="utf-8")
+    assert "python -m pip install torch torchvision --index-url https://download.pytorch.org/whl/cpu" in text
+    assert "python -m pip install -e . && deit demo" in text
+    claim = "about 4–5 minutes on 2 CPU cores"
+    results = (README.parent / "benchmarks" / "RESULTS.md").read_text(encoding="utf-8")
+    helptext = subprocess.run(
+        [sys.executable, "-m", "deit", "demo", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    for where, body in (("README.md", text), ("RESULTS.md", results), ("deit demo --help", helptext)):
+        assert claim in " ".join(body.replace("4-5", "4–5").split()), where

@@ -17,7 +17,10 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("deit.cli.train", "train a DeiT student (optionally distilled) or a CNN teacher"),
     "eval": ("deit.cli.evaluate", "evaluate a checkpoint: class, distillation and fused heads"),
-    "demo": ("deit.cli.demo", "the whole DeiT story on bundled digits data, offline, in minutes"),
+    "demo": (
+        "deit.cli.demo",
+        "the whole DeiT story on bundled digits data, offline, about 4-5 minutes on 2 CPU cores",
+    ),
     "analyze": ("deit.cli.analyze", "token cosine, agreement and attention-rollout analyses"),
     "benchmark": ("deit.cli.benchmark", "measure inference/training throughput and memory"),
     "predict": ("deit.cli.predict", "top-k predictions for image files or folders"),
