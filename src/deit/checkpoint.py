@@ -509,6 +509,7 @@ class RunFolder:
     curves_png = _run_file("curves.png")
     export_weights = _run_file("model.safetensors")
     export_meta = _run_file("model.json")
+    skipped_path = _run_file("skipped_images.txt")  # --skip-corrupt: every unreadable image, once
 
     def run_files(self) -> list[Path]:
         return [
@@ -521,6 +522,7 @@ class RunFolder:
             self.curves_png,
             self.export_weights,
             self.export_meta,
+            self.skipped_path,
         ]
 
     def has_previous_run(self) -> bool:

@@ -38,6 +38,8 @@ from deit.data import (
     build_dataset,
     build_mixup,
     build_transform,
+    read_skip_log,
+    set_skip_log,
 )
 from deit.distributed import DistInfo, all_reduce_sum, cleanup, init_distributed
 from deit.engine import StepContext, evaluate, train_one_epoch
@@ -280,6 +282,9 @@ class Trainer:
         self.amp_dtype = AMP_DTYPES[amp]
 
         self.data = data = build_data(cfg)
+        if cfg.skip_corrupt:  # one list for all workers, ranks and epochs: each skipped file counted once
+            for dataset in (data.train, data.val):
+                set_skip_log(dataset, self.run.skipped_path)
         num_classes = len(data.classes)
         model, self.model_spec = build_student(cfg, num_classes, data.img_size)
         self.distilled = bool(getattr(model, "distilled", False))
@@ -577,10 +582,8 @@ class Trainer:
                         result.images_per_s,
                     )
                 if main:
-                    if cfg.skip_corrupt and cfg.workers == 0:  # with workers, each worker logs its own count
-                        skipped = set().union(
-                            *(getattr(d, "skipped", ()) for d in (self.data.train, self.data.val))
-                        )
+                    if cfg.skip_corrupt:
+                        skipped = read_skip_log(self.run.skipped_path)
                         log.info("--skip-corrupt: %d unreadable image(s) skipped so far", len(skipped))
                     ckpt.append_jsonl(self.run.metrics_path, record)
                     write_csv(ckpt.read_jsonl(self.run.metrics_path), self.run.csv_path)
@@ -595,6 +598,13 @@ class Trainer:
         if main:
             self.export(metrics)
             plot_curves(ckpt.read_jsonl(self.run.metrics_path), self.run.curves_png)
+            if cfg.skip_corrupt:
+                skipped = read_skip_log(self.run.skipped_path)
+                log.info(
+                    "--skip-corrupt: %d unreadable image(s) skipped in total%s",
+                    len(skipped),
+                    f"; list: {self.run.skipped_path}" if skipped else "",
+                )
             log.info(
                 "done in %.1f min; best top1 %.2f%%; run folder %s",
                 (time.perf_counter() - t_start) / 60,

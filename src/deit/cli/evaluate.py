@@ -178,6 +178,14 @@ def run(args: argparse.Namespace) -> int:
             class_names=dataset.classes,
         )
         print(teacher.source, file=sys.stderr)
+    skip_log = None
+    if args.skip_corrupt:  # one list across the loader's workers: each unreadable file counted once
+        import tempfile
+
+        from deit.data import set_skip_log
+
+        skip_log = Path(tempfile.mkdtemp(prefix="deit-eval-")) / "skipped_images.txt"
+        set_skip_log(dataset, skip_log)
     loader = DataLoader(dataset, batch_size=args.batch_size, num_workers=args.workers)
     amp = torch.bfloat16 if args.amp == "bf16" else None
     metrics = evaluate(
@@ -189,6 +197,16 @@ def run(args: argparse.Namespace) -> int:
         show_progress=is_interactive() and not args.json,
     )
     metrics["checkpoint"] = str(Path(args.checkpoint))
+    if skip_log is not None:
+        from deit.data import read_skip_log
+
+        skipped = sorted(read_skip_log(skip_log))
+        skip_log.unlink(missing_ok=True)
+        skip_log.parent.rmdir()
+        metrics["skipped_images"] = skipped
+        print(f"--skip-corrupt: {len(skipped)} unreadable image(s) skipped in total", file=sys.stderr)
+        for path in skipped:
+            print(f"  {path}", file=sys.stderr)
     if args.json:
         print(json.dumps(metrics, indent=2))
         return 0
