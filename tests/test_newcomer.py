@@ -310,3 +310,65 @@ def test_readme_install_and_demo_time_claims() -> None:
     ).stdout
     for where, body in (("README.md", text), ("RESULTS.md", results), ("deit demo --help", helptext)):
         assert claim in " ".join(body.replace("4-5", "4–5").split()), where
+
+
+# ---------------------------------------------------------------------------------------------- pictures
+def test_curves_title_teacher_line_and_no_fused_for_a_cnn() -> None:
+    import matplotlib.pyplot as plt
+
+    from deit.plots import curves_figure
+
+    student = [
+        {
+            "epoch": e,
+            "train_loss": 2.0 / e,
+            "val_fused_top1": 40.0 + e,
+            "val_cls_top1": 39.0 + e,
+            "val_dist_top1": 41.0 + e,
+            "val_teacher_top1": 90.0,
+        }
+        for e in (1, 2)
+    ]
+    fig = curves_figure(student, "run: deit_tiny, hard distillation from teacher/best.pt")
+    acc = fig.axes[1]
+    labels = [t.get_text() for t in acc.get_legend().get_texts()]
+    assert "teacher (90.0 %)" in labels and "fused (cls+dist)/2" in labels
+    assert fig._suptitle.get_text().startswith("run: deit_tiny, hard distillation")
+    plt.close(fig)
+    cnn = [{"epoch": 1, "train_loss": 1.0, "val_loss": 1.1, "val_fused_top1": 80.0}]
+    fig = curves_figure(cnn)
+    texts = [t.get_text() for ax in fig.axes for t in ax.get_legend().get_texts()]
+    assert not any("fused" in t for t in texts) and "model" in texts and "val loss (model)" in texts
+    plt.close(fig)
+
+
+def test_trained_run_curves_have_a_title(trained: Path) -> None:
+    from deit.config import load_config_file
+    from deit.trainer import Trainer
+
+    assert (trained / "curves.png").is_file()
+    t = Trainer.__new__(Trainer)  # the title needs only the config and the run folder
+    t.cfg = load_config_file(trained / "config.yaml")
+    from deit.checkpoint import RunFolder
+
+    t.run = RunFolder(trained)
+    assert t.curves_title() == f"run: {NANO}, no distillation"
+
+
+def test_rollout_grid_has_a_colour_bar(tmp_path: Path, monkeypatch) -> None:
+    import matplotlib.figure
+
+    from deit.analysis.attention import plot_rollout_grid
+
+    bars = []
+    colorbar = matplotlib.figure.Figure.colorbar
+
+    def record(self, *args, **kwargs):
+        bars.append(colorbar(self, *args, **kwargs))
+        return bars[-1]
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "colorbar", record)
+    maps = {"cls": torch.rand(2, 4, 4), "dist": torch.rand(2, 4, 4)}
+    assert plot_rollout_grid(torch.rand(2, 3, 16, 16), maps, tmp_path / "r.png", titles=["a", "b"]).is_file()
+    assert len(bars) == 1 and "attention rollout" in bars[0].ax.get_ylabel()
+    assert tuple(bars[0].mappable.get_clim()) == (0.0, 1.0)

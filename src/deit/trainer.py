@@ -549,7 +549,9 @@ class Trainer:
                             f"--resume (or --resume {self.run.last}).",
                             file=sys.stderr,
                         )
-                    plot_curves(ckpt.read_jsonl(self.run.metrics_path), self.run.curves_png) if main else None
+                    plot_curves(
+                        ckpt.read_jsonl(self.run.metrics_path), self.run.curves_png, self.curves_title()
+                    ) if main else None
                     return {"interrupted": True, "epoch": epoch, "step": next_step, "run": str(self.run.root)}
                 last_epoch = epoch + 1 == cfg.epochs
                 record: dict[str, Any] = {
@@ -597,7 +599,7 @@ class Trainer:
             self.stop.restore()
         if main:
             self.export(metrics)
-            plot_curves(ckpt.read_jsonl(self.run.metrics_path), self.run.curves_png)
+            plot_curves(ckpt.read_jsonl(self.run.metrics_path), self.run.curves_png, self.curves_title())
             if cfg.skip_corrupt:
                 skipped = read_skip_log(self.run.skipped_path)
                 log.info(
@@ -617,6 +619,16 @@ class Trainer:
             "best_top1": self.best_top1,
             "run": str(self.run.root),
         }
+
+    def curves_title(self) -> str:
+        """curves.png's title: run, model and distillation (type and teacher)."""
+        cfg = self.cfg
+        if cfg.distillation_type == "none":
+            how = "no distillation"
+        else:
+            teacher = "/".join(Path(str(cfg.teacher_model)).parts[-2:])  # a checkpoint: its folder/file
+            how = f"{cfg.distillation_type} distillation from {teacher}"
+        return f"{self.run.root.name}: {cfg.model}, {how}"
 
     def evaluate(self) -> dict[str, float]:
         teacher = self.teacher if self.teacher_metrics is None else None  # frozen: measure it once
