@@ -372,3 +372,11 @@ def test_rollout_grid_has_a_colour_bar(tmp_path: Path, monkeypatch) -> None:
     assert plot_rollout_grid(torch.rand(2, 3, 16, 16), maps, tmp_path / "r.png", titles=["a", "b"]).is_file()
     assert len(bars) == 1 and "attention rollout" in bars[0].ax.get_ylabel()
     assert tuple(bars[0].mappable.get_clim()) == (0.0, 1.0)
+
+
+def test_analyze_agreement_writes_where_out_says(trained: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "where"
+    args = ["analyze", "agreement", "--checkpoints", str(trained), "--data", "digits", "--max-images", "16"]
+    assert main([*args, "-j", "0", "--out", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["json"] == str(out / "agreement.json")
+    assert (out / "agreement.json").is_file() and not (trained / "analysis").exists()

@@ -83,8 +83,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "outputs. Prints the matrix and writes agreement.json to --out.",
     )
     a.add_argument("--checkpoints", nargs="+", required=True, help="run folders / checkpoints to compare")
-    a.add_argument("--teacher", default=None, help="teacher checkpoint or model name")
-    a.add_argument("--teacher-weights", default=None, help="weights for a teacher given by name")
+    a.add_argument(
+        "--teacher",
+        default=None,
+        help="teacher: a model name (with --teacher-weights) or a checkpoint / run folder of deit train",
+    )
+    a.add_argument(
+        "--teacher-weights", default=None, help="weights file or run folder for a teacher given by name"
+    )
     a.add_argument(
         "--names", nargs="+", default=None, help="labels of the checkpoints (default: folder names)"
     )
@@ -263,6 +269,7 @@ def run_agreement(args: argparse.Namespace) -> int:
             device=device,
             class_names=dataset.classes,
         )
+        print(teacher.source, file=sys.stderr)
         outputs.update(model_outputs("teacher", teacher))
 
     for label, (model, meta), ckpt in zip(labels, loaded, args.checkpoints):

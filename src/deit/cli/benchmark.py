@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--teacher",
         default=None,
-        help="frozen teacher (name or checkpoint): train mode adds its "
+        help="frozen teacher (a model name, or a checkpoint / run folder of deit train): train mode adds its "
         "forward to every step; infer mode times it as a separate contestant",
     )
     parser.add_argument("-b", "--batch-size", type=int, default=64, help="images per timed call")
@@ -72,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     teacher = None
     if args.teacher:
         teacher = build_teacher(args.teacher, args.num_classes, img_size=img_size, device=device)
+        print(teacher.source, file=sys.stderr)
     others = {}
     if args.compare == "timm":
         others["timm"] = build_timm_twin(model, args.model, args.num_classes, img_size)
