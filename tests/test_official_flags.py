@@ -248,3 +248,18 @@ def test_official_weights_file_evaluates_with_model_flag(imagenet: Path, tmp_pat
     line = f"--eval --resume {path} --model deit_nano_patch4_16 --data-path {imagenet} --num_workers 0 --json"
     assert main(["eval", *shlex.split(line)]) == 0
     assert json.loads(capsys.readouterr().out)["samples"] == 4
+
+
+def test_unscale_lr_without_the_scaling_field_is_a_no_op() -> None:
+    """--unscale-lr sets lr_scale=False where the lr is scaled; where --lr is the lr used, nothing to do."""
+    from deit.official_flags import translate
+
+    parsed = {"official_unscale_lr": True}
+    assert translate(parsed, "train", {"lr_scale", "lr"})[0] == {"lr_scale": False}
+    values, notes = translate(parsed, "train", {"lr"})
+    assert values == {} and notes == [
+        "--unscale-lr: accepted, nothing to do (--lr is already the learning rate used, without batch-size scaling)"
+    ]
+    with pytest.raises(ConfigError, match=r"^--eval-crop-ratio 0.9 .*crop_pct"):
+        translate({"official_eval_crop_ratio": 0.9}, "train", {"lr"})
+    assert translate({"official_eval_crop_ratio": 0.9}, "train", {"crop_pct"})[0] == {"crop_pct": 0.9}

@@ -33,6 +33,9 @@ class OfficialFlag:
     note: str = ""  # refusal: what to use instead; no-op: why nothing is needed
     harmless: tuple[Any, ...] = ()  # values accepted as a no-op even when the flag is otherwise refused
     commands: tuple[str, ...] = ("train",)  # also "eval" for the flags an evaluation-only run uses
+    absent: str = (
+        "refuse"  # "field"/"const" whose target this version lacks: "refuse" or "noop" (note says why)
+    )
 
     @property
     def dest(self) -> str:
@@ -82,7 +85,8 @@ OFFICIAL_FLAGS: tuple[OfficialFlag, ...] = (
         "const",
         "lr_scale",
         False,
-        note="--lr is already the learning rate used (no batch-size scaling)",
+        note="--lr is already the learning rate used, without batch-size scaling",
+        absent="noop",  # once --lr means the lr actually used, there is nothing to unscale
     ),
     # ------------------------------------------------------------------ accepted, nothing to do
     OfficialFlag(("--eval",), "noop", note="deit eval evaluates only", commands=("eval",)),
@@ -249,6 +253,9 @@ def translate(
             notes.append(f"{given}: accepted, nothing to do")
             continue
         if flag.kind in ("field", "const"):
+            if flag.target not in fields and flag.absent == "noop":
+                notes.append(f"{given}: accepted, nothing to do ({flag.note})")
+                continue
             if flag.target not in fields:
                 why = flag.note or f"would set {flag.target}, which this version does not have"
                 raise ConfigError(
