@@ -116,12 +116,15 @@ def _resolve_source(name: str) -> tuple[str, str]:
     raise _unknown_model(name)
 
 
-def check_model_name(name: str) -> None:
+def check_model_name(name: str, checkpoint_ok: bool = False) -> None:
     """Raise the "unknown model ... did you mean" :class:`ModelError` for a name no source knows (cheap:
-    no model is built), so that a misspelt name is reported before any other work; a path-like name that
-    does not exist is a missing checkpoint."""
-    if name.endswith(_WEIGHT_SUFFIXES) or os.sep in name:
-        raise CheckpointError(f"checkpoint not found: {name}")
+    no model is built), so that a misspelt name is reported before any other work. ``checkpoint_ok`` (a
+    teacher): an existing path passes, a path-like name that does not exist is a missing checkpoint."""
+    if checkpoint_ok:
+        if os.path.exists(name):
+            return
+        if name.endswith(_WEIGHT_SUFFIXES) or (os.sep in name and ":" not in name):
+            raise CheckpointError(f"teacher checkpoint not found: {name}")
     _resolve_source(name)
 
 

@@ -262,9 +262,9 @@ class Trainer:
         # misspelt model names first: before the data scan, the run folder and any other warning
         with blame("--model", cfg.model):
             check_model_name(cfg.model)
-        if cfg.teacher_model is not None and not Path(cfg.teacher_model).exists():
+        if cfg.teacher_model is not None:
             with blame("--teacher", cfg.teacher_model):
-                check_model_name(cfg.teacher_model)
+                check_model_name(cfg.teacher_model, checkpoint_ok=True)
         self.dist: DistInfo = init_distributed(cfg.device)
         self.device = device = self.dist.device
         self.run = ckpt.RunFolder(Path(cfg.output))
