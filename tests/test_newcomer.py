@@ -269,11 +269,12 @@ def test_teacher_weights_and_finetune_accept_a_run_folder(trained: Path, tmp_pat
     common = [*TINY, "--epochs", "1", "--max-steps-per-epoch", "1"]
     run = tmp_path / "ft"
     assert main(["train", *common, "--finetune", str(trained), "--output", str(run)]) == 0
-    assert f"fine-tuning from {trained / 'best.pt'}" in (run / "log.txt").read_text()
+    epoch = load_checkpoint(trained / "best.pt")["epoch"]
+    assert f"fine-tuning from {trained / 'best.pt'} (epoch {epoch})" in (run / "log.txt").read_text()
     run = tmp_path / "kd"
     args = ["--teacher", NANO, "--teacher-weights", str(trained), "--distillation-type", "hard"]
     assert main(["train", *common, *args, "--output", str(run)]) == 0
-    assert f"teacher weights: {trained / 'best.pt'}" in (run / "log.txt").read_text()
+    assert f"teacher weights: {trained / 'best.pt'} (epoch {epoch})" in (run / "log.txt").read_text()
 
 
 # ------------------------------------------------------------------------------------------------ README

@@ -436,6 +436,18 @@ def resolve_weights_file(path: str | Path) -> Path:
     raise CheckpointError(f"run folder {path} has no {', '.join(RUN_FOLDER_WEIGHTS)}")
 
 
+def peek_epoch(path: str | Path) -> int | None:
+    """The training epoch recorded with a weights file (memory-mapped read of a ``.pt``, the ``.json``
+    sidecar of a ``.safetensors``), or None (official/timm weights record none)."""
+    path = Path(path)
+    try:
+        meta = _sidecar_meta(path) if path.suffix == ".safetensors" else load_checkpoint(path, mmap=True)
+    except (CheckpointError, UnsafeCheckpointError, OSError, RuntimeError):
+        return None
+    epoch = meta.get("epoch")
+    return epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else None
+
+
 def weights_summary(meta: Mapping[str, Any]) -> str:
     """One line naming the file a command loaded and the epoch (and stored val top-1) of its weights."""
     parts = []

@@ -441,7 +441,10 @@ def build_teacher(
 
             weights = str(resolve_weights_file(weights))  # a run folder: the same file as everywhere
             _load_weights_strict(model, weights, num_classes)
-            source = f"weights: {weights}"
+            from deit.checkpoint import peek_epoch
+
+            epoch = peek_epoch(weights)
+            source = f"weights: {weights} ({f'epoch {epoch}' if epoch is not None else 'epoch unknown'})"
         t_mean, t_std = _model_stats(model)
     if teacher_mean is not None:
         t_mean = teacher_mean

@@ -206,7 +206,13 @@ def build_student(cfg: TrainConfig, num_classes: int, img_size: int) -> tuple[nn
         with blame("--finetune", cfg.finetune):
             source = ckpt.resolve_weights_file(cfg.finetune)  # a run folder: the same file as everywhere
             dropped = load_weights(model, str(source))
-        log.info("fine-tuning from %s%s", source, f" (new heads: {', '.join(dropped)})" if dropped else "")
+        epoch = ckpt.peek_epoch(source)
+        log.info(
+            "fine-tuning from %s (%s)%s",
+            source,
+            f"epoch {epoch}" if epoch is not None else "epoch unknown",
+            f" (new heads: {', '.join(dropped)})" if dropped else "",
+        )
     return model, spec.to_dict()
 
 
