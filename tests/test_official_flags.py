@@ -14,7 +14,7 @@ from deit.checkpoint import save_checkpoint
 from deit.cli.main import build_parser, main
 from deit.config import config_from_args
 from deit.errors import ConfigError
-from deit.official_flags import OFFICIAL_FLAGS, SAME_AS_OURS, mapping_table
+from deit.official_flags import OFFICIAL_FLAGS, SAME_AS_OURS, mapping_table, translate
 from deit.teacher import build_classifier
 
 # every option of the official main.py (facebookresearch/deit, main branch), by name
@@ -139,7 +139,11 @@ def test_each_main_py_flag_is_mapped_or_refused_in_one_line(flag: str) -> None:
     except ConfigError as exc:
         message = str(exc)
         assert message.startswith(flag) and "\n" not in message and len(message) < 300, message
-    parser.parse_args(["eval", "--checkpoint", "c.pt", "--data", "digits", *_sample(flag)])
+    args = parser.parse_args(["eval", "--checkpoint", "c.pt", "--data", "digits", *_sample(flag)])
+    try:
+        translate(vars(args), "eval", {"workers"})
+    except ConfigError as exc:
+        assert str(exc).startswith(flag) and "\n" not in str(exc), str(exc)
 
 
 def test_mapping_targets() -> None:
@@ -252,8 +256,6 @@ def test_official_weights_file_evaluates_with_model_flag(imagenet: Path, tmp_pat
 
 def test_unscale_lr_without_the_scaling_field_is_a_no_op() -> None:
     """--unscale-lr sets lr_scale=False where the lr is scaled; where --lr is the lr used, nothing to do."""
-    from deit.official_flags import translate
-
     parsed = {"official_unscale_lr": True}
     assert translate(parsed, "train", {"lr_scale", "lr"})[0] == {"lr_scale": False}
     values, notes = translate(parsed, "train", {"lr"})

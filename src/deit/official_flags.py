@@ -187,13 +187,18 @@ def flags_for(command: str) -> list[OfficialFlag]:
     return [f for f in OFFICIAL_FLAGS if command in f.commands]
 
 
-def _all_main_py_flags() -> list[OfficialFlag]:
-    """Every main.py flag as a table entry: the table's own, then the ones spelled like ours."""
-    entries = list(OFFICIAL_FLAGS)
-    for name, nargs in SAME_AS_OURS.items():
-        kind = {0: None, 1: str}[nargs] if nargs != "+" else str
-        entries.append(OfficialFlag((name,), "noop", type=kind, nargs="+" if nargs == "+" else None))
-    return entries
+def _eval_ignores(skip: Collection[str]) -> list[OfficialFlag]:
+    """Every main.py flag (the table's and the ones spelled like ours) as an entry that ``deit eval``
+    accepts and ignores, except the spellings in ``skip``."""
+    entries = list(OFFICIAL_FLAGS) + [
+        OfficialFlag((name,), "noop", type=None if nargs == 0 else str, nargs="+" if nargs == "+" else None)
+        for name, nargs in SAME_AS_OURS.items()
+    ]
+    return [
+        OfficialFlag(f.flags, "noop", type=f.type, nargs=f.nargs, note=IGNORED_BY_EVAL, commands=("eval",))
+        for f in entries
+        if not set(f.flags) & set(skip)
+    ]
 
 
 def add_official_arguments(parser: argparse.ArgumentParser, command: str) -> None:
@@ -202,14 +207,7 @@ def add_official_arguments(parser: argparse.ArgumentParser, command: str) -> Non
     does not have and ignores it, as ``main.py --eval`` does."""
     flags = flags_for(command)
     if command == "eval":
-        have = set(parser._option_string_actions) | {s for f in flags for s in f.flags}
-        flags += [
-            OfficialFlag(
-                f.flags, "noop", type=f.type, nargs=f.nargs, note=IGNORED_BY_EVAL, commands=("eval",)
-            )
-            for f in _all_main_py_flags()
-            if not set(f.flags) & have
-        ]
+        flags += _eval_ignores(set(parser._option_string_actions) | {s for f in flags for s in f.flags})
     for flag in flags:
         kw: dict[str, Any] = {"dest": flag.dest, "default": argparse.SUPPRESS, "help": argparse.SUPPRESS}
         if flag.type is None:
@@ -237,13 +235,8 @@ def translate(
     values: dict[str, Any] = {}
     notes: list[str] = []
     flags = flags_for(command)
-    if command == "eval":
-        known = {f.dest for f in flags}
-        flags += [
-            OfficialFlag(f.flags, "noop", type=f.type, note=IGNORED_BY_EVAL)
-            for f in _all_main_py_flags()
-            if f.dest not in known
-        ]
+    if command == "eval":  # eval's own options never fill an official_* key, so skipping only these is enough
+        flags += _eval_ignores({s for f in flags for s in f.flags})
     for flag in flags:
         if flag.dest not in parsed:
             continue
