@@ -75,6 +75,8 @@ def curves_figure(records: Sequence[dict], title: str = "") -> Any:
     teacher = [r["val_teacher_top1"] for r in records if "val_teacher_top1" in r]
     if teacher:  # the frozen teacher's accuracy: the reference the student is distilled towards
         ax_acc.axhline(teacher[-1], color="black", ls="--", lw=1, label=f"teacher ({teacher[-1]:.1f} %)")
+    for ax in (ax_loss, ax_acc):
+        ax.xaxis.get_major_locator().set_params(integer=True)  # epochs are whole numbers
     ax_acc.set_xlabel("epoch")
     ax_acc.set_ylabel("val top-1 (%)")
     ax_acc.legend()
