@@ -236,3 +236,36 @@ def test_data_check_reports_every_problem_without_training(
     unreadable = sorted(Path(u["path"]).name for s in report["splits"] for u in s["unreadable"])
     assert unreadable == sorted(CORRUPT + ["zero.jpg", "truncated.jpg"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]  # no run folder: nothing trained
+
+
+def test_skip_corrupt_total_across_workers_and_epochs(tmp_path: Path) -> None:
+    """With 2 workers and 2 epochs every bad file is reported once and the run ends with the total."""
+    data = tree(
+        tmp_path / "data",
+        {"a": ["good:6", *CORRUPT[:2]], "b": ["good:7", CORRUPT[2]]},
+        {"a": ["good:2", "truncated.jpg"], "b": ["good:2"]},
+    )
+    out = tmp_path / "run"
+    rc, err = train(data, out, "--skip-corrupt", "--workers", "2", "--epochs", "2")
+    assert rc == 0, err
+    listed = (out / "skipped_images.txt").read_text().splitlines()
+    assert sorted(listed) == sorted(
+        str(data / s / c / n)
+        for s, c, n in [
+            ("train", "a", "truncated.jpg"),
+            ("train", "a", "zero.jpg"),
+            ("train", "b", "text.jpg"),
+            ("val", "a", "truncated.jpg"),
+        ]
+    )
+    log = (out / "log.txt").read_text()
+    assert log.count("--skip-corrupt: 4 unreadable image(s) skipped so far") == 2  # after each epoch
+    assert (
+        f"--skip-corrupt: 4 unreadable image(s) skipped in total; list: {out / 'skipped_images.txt'}" in log
+    )
+    rc, stdout, err = cli(
+        "eval", "--checkpoint", str(out), "--data", str(data), "--skip-corrupt", "-j", "2", "--json"
+    )
+    assert rc == 0, err
+    assert "--skip-corrupt: 1 unreadable image(s) skipped in total" in err
+    assert json.loads(stdout)["skipped_images"] == [str(data / "val" / "a" / "truncated.jpg")]

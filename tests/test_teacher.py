@@ -293,6 +293,7 @@ def fake_checkpoint_module(monkeypatch):
 
     module = types.ModuleType("deit.checkpoint")
     module.load_model_from_checkpoint = load_model_from_checkpoint
+    module.weights_summary = lambda meta: f"weights: {meta.get('path', '?')}"
     monkeypatch.setitem(sys.modules, "deit.checkpoint", module)
     return calls
 

@@ -167,7 +167,7 @@ def test_benchmark_train_with_teacher_and_timm(capsys: pytest.CaptureFixture) ->
         ]
     )
     text = capsys.readouterr().out
-    assert rc == 0 and "GFLOPs/img" in text and "2 x MACs" in text
+    assert rc == 0 and "GMACs/img" in text and "2 x MACs" in text
 
 
 # --------------------------------------------------------------------------------------------- predict

@@ -17,7 +17,7 @@ import re
 import warnings
 import zipfile
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -47,7 +47,11 @@ _LEAF_TYPES = {
     torch.device,
     torch.Size,
 }
-_META_KEYS = ("class_names", "data_mean", "data_std", "img_size", "model_spec", "metrics", "config")
+_META_KEYS = ("class_names", "data_mean", "data_std", "img_size", "model_spec", "metrics", "config", "epoch")
+# The one rule for "a run folder" wherever weights are read (eval, predict, export, analyze, --teacher,
+# --teacher-weights, --finetune): best.pt (written when validation ran), else last.pt, else the export. The
+# trainer writes the folder's model.safetensors from best.pt's weights, so every choice is the same weights.
+RUN_FOLDER_WEIGHTS = ("best.pt", "last.pt", "model.safetensors")
 
 
 # ----------------------------------------------------------------------------------------------- saving
@@ -191,6 +195,17 @@ def _unsafe_globals(path: Path) -> list[str] | None:
     return sorted({g for g in found if g not in allowed and not g.startswith("torch.")})
 
 
+def _short(text: str, limit: int = 200) -> str:
+    """The first line of ``text``, cut after its last whole sentence (or word) within ``limit`` characters,
+    so that a message never stops mid-sentence."""
+    line = text.strip().split("\n")[0].strip() if text.strip() else ""
+    if len(line) <= limit:
+        return line
+    head = line[:limit]
+    end = head.rfind(". ")
+    return head[: end + 1] if end > 0 else head[: head.rfind(" ")].rstrip(",;:") + " ..."
+
+
 def _torch_load(path: Path, map_location: Any, mmap: bool = False) -> Any:
     try:
         with warnings.catch_warnings():
@@ -206,7 +221,7 @@ def _torch_load(path: Path, map_location: Any, mmap: bool = False) -> Any:
                 "or safetensors"
             ) from None
         found = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", str(exc))
-        detail = (found.group(1) if found else str(exc).strip().split("\n")[0])[:200]
+        detail = _short(found.group(1) if found else str(exc))
         if bad == []:
             raise CheckpointError(
                 f"{path} is a pickle that torch's weights_only loader cannot read ({detail}); "
@@ -218,7 +233,7 @@ def _torch_load(path: Path, map_location: Any, mmap: bool = False) -> Any:
     except Exception as exc:  # garbage makes torch raise RuntimeError, EOFError, KeyError, ValueError, ...
         raise CheckpointError(
             f"{path} is truncated, corrupt or not a PyTorch checkpoint "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})"
+            f"({type(exc).__name__}: {_short(str(exc))})"
         ) from exc
 
 
@@ -410,20 +425,45 @@ def load_state_dict_into(model: nn.Module, path: str | Path) -> nn.Module:
     return model
 
 
-def _resolve_model_file(path: Path) -> Path:
+def resolve_weights_file(path: str | Path) -> Path:
+    """``path`` itself for a file; for a run folder the first of :data:`RUN_FOLDER_WEIGHTS` it holds."""
+    path = Path(path)
     if not path.is_dir():
         return path
-    for name in ("best.pt", "last.pt", "model.safetensors"):
+    for name in RUN_FOLDER_WEIGHTS:
         if (path / name).is_file():
             return path / name
-    raise CheckpointError(f"run folder {path} has no best.pt, last.pt or model.safetensors")
+    raise CheckpointError(f"run folder {path} has no {', '.join(RUN_FOLDER_WEIGHTS)}")
+
+
+def peek_epoch(path: str | Path) -> int | None:
+    """The training epoch recorded with a weights file (memory-mapped read of a ``.pt``, the ``.json``
+    sidecar of a ``.safetensors``), or None (official/timm weights record none)."""
+    path = Path(path)
+    try:
+        meta = _sidecar_meta(path) if path.suffix == ".safetensors" else load_checkpoint(path, mmap=True)
+    except (CheckpointError, UnsafeCheckpointError, OSError, RuntimeError):
+        return None
+    epoch = meta.get("epoch")
+    return epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else None
+
+
+def weights_summary(meta: Mapping[str, Any]) -> str:
+    """One line naming the file a command loaded and the epoch (and stored val top-1) of its weights."""
+    parts = []
+    if isinstance(meta.get("epoch"), int):
+        parts.append(f"epoch {meta['epoch']}")
+    top1 = (meta.get("metrics") or {}).get("top1")
+    if isinstance(top1, (int, float)):
+        parts.append(f"val top-1 {top1:.2f} %")
+    return f"weights: {meta.get('path', '?')}" + (f" ({', '.join(parts)})" if parts else " (epoch unknown)")
 
 
 def load_model_from_checkpoint(
     path: str | Path, map_location: Any = "cpu", use_ema: bool = False
 ) -> tuple[nn.Module, dict]:
     """Rebuild the network recorded in a training checkpoint, export or run folder; returns (model, meta)."""
-    file = _resolve_model_file(Path(path))
+    file = resolve_weights_file(path)
     ckpt = load_checkpoint(file, map_location)
     spec = ckpt.get("model_spec")
     if not isinstance(spec, dict) or not spec.get("name"):
@@ -481,6 +521,7 @@ class RunFolder:
     curves_png = _run_file("curves.png")
     export_weights = _run_file("model.safetensors")
     export_meta = _run_file("model.json")
+    skipped_path = _run_file("skipped_images.txt")  # --skip-corrupt: every unreadable image, once
 
     def run_files(self) -> list[Path]:
         return [
@@ -493,6 +534,7 @@ class RunFolder:
             self.curves_png,
             self.export_weights,
             self.export_meta,
+            self.skipped_path,
         ]
 
     def has_previous_run(self) -> bool:

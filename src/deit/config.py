@@ -32,6 +32,16 @@ RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
 RECIPE_CHOICES = ["auto", "paper"]
 
 
+def default_workers(cap: int = 4) -> int:
+    """Data-loader workers per process by default: the CPU cores this process may use, at most ``cap``
+    (more workers than cores only makes torch warn and the loader slower)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # macOS, Windows
+        cores = os.cpu_count() or 1
+    return max(1, min(cap, cores))
+
+
 def _opt(default: Any, doc: str, *flags: str, **meta: Any) -> Any:
     """A dataclass field whose metadata drives the argparse flag (flags default to ``--field-name``)."""
     return field(default=default, metadata={"help": doc, "flags": list(flags), **meta})
@@ -66,7 +76,13 @@ class TrainConfig:
         "with different seeds are scored on the same images",
     )
     skip_corrupt: bool = _opt(False, "skip unreadable images instead of failing")
-    workers: int = _opt(4, "data-loader worker processes per process", "-j", "--workers")
+    workers: int = _opt(
+        default_workers(),
+        "data-loader worker processes per process (default: the CPU cores, at most 4; here "
+        f"{default_workers()})",
+        "-j",
+        "--workers",
+    )
     pin_mem: bool = _opt(True, "pin host memory in the data loaders")
     img_size: int | None = _opt(None, "input image size (default: the model's)", "--img-size", "--input-size")
     mean: tuple[float, float, float] | None = _opt(
@@ -85,7 +101,8 @@ class TrainConfig:
     drop: float = _opt(0.0, "dropout rate")
     drop_path: float | None = _opt(None, "stochastic depth rate" + RECIPE)
     finetune: str | None = _opt(
-        None, "weights to start from (checkpoint, official .pth, timm state dict, transformers folder)"
+        None,
+        "weights to start from (checkpoint, run folder, official .pth, timm state dict, transformers folder)",
     )
     pretrained: bool = _opt(
         False, "start from --model's released weights (downloaded once, cached in $DEIT_HOME/weights)"
@@ -173,8 +190,19 @@ class TrainConfig:
         "batch", "mix params per batch, pair or element", choices=["batch", "pair", "elem"]
     )
     # distillation
-    teacher_model: str | None = _opt(None, "teacher name, e.g. regnety_160", "--teacher", "--teacher-model")
-    teacher_weights: str | None = _opt(None, "teacher weights file", "--teacher-weights", "--teacher-path")
+    teacher_model: str | None = _opt(
+        None,
+        "teacher: a model name (e.g. regnety_160; weights from --teacher-weights) or a checkpoint / run "
+        "folder written by deit train",
+        "--teacher",
+        "--teacher-model",
+    )
+    teacher_weights: str | None = _opt(
+        None,
+        "weights for a teacher given by name: a .pth/.pt/.safetensors file or a run folder",
+        "--teacher-weights",
+        "--teacher-path",
+    )
     teacher_pretrained: bool = _opt(
         False,
         "load --teacher NAME's released weights through timm (e.g. regnety_160.deit_in1k, the paper's "
@@ -475,8 +503,11 @@ def config_from_args(args: argparse.Namespace | Mapping[str, Any], *, check: boo
 
     Attributes that are not config fields (sub-command, other flags) are ignored.
     """
+    from deit.official_flags import translate
+
     ns = dict(args) if isinstance(args, Mapping) else vars(args)
     overrides = {k: v for k, v in ns.items() if k in _SPECS}
+    overrides.update(translate(ns, "train", _SPECS)[0])  # official main.py spellings, or a refusal
     return load_config(ns.get("config"), overrides, check=check)
 
 
@@ -522,6 +553,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
                 if k in spec.meta:
                     kw[k] = spec.meta[k]
         group.add_argument(*spec.flags, **kw)
+    from deit.official_flags import add_official_arguments
+
+    add_official_arguments(parser, "train")  # hidden: official DeiT main.py spellings (mapped or refused)
     return parser
 
 

@@ -10,9 +10,12 @@ model's ``metadata_props``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sys
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +55,29 @@ class InferenceOutput(nn.Module):
         return out
 
 
+MIN_OPSET = 14  # scaled_dot_product_attention is exported from opset 14
+
+
+@contextlib.contextmanager
+def _quiet_fds() -> Iterator[None]:
+    """Silence the process's stdout/stderr file descriptors: on a failure the TorchScript exporter writes
+    the whole graph (tens of KB) there from C++, before the exception that we turn into one clear line."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 1)
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for fd, copy in zip((1, 2), saved):
+            os.dup2(copy, fd)
+            os.close(copy)
+
+
 def export_onnx(
     model: nn.Module,
     path: str | Path,
@@ -67,8 +93,15 @@ def export_onnx(
     wrapped = InferenceOutput(model.cpu().eval()).eval()
     example = torch.randn(2, in_chans, img_size, img_size)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    from deit.models import DeiT
+
+    if opset < MIN_OPSET and any(isinstance(m, DeiT) for m in model.modules()):
+        raise ExportError(
+            f"--opset {opset}: DeiT's attention (scaled_dot_product_attention) needs ONNX opset >= {MIN_OPSET}; "
+            f"pass --opset {MIN_OPSET} or higher (default 17)"
+        )
     try:
-        with warnings.catch_warnings(), torch.no_grad():
+        with warnings.catch_warnings(), torch.no_grad(), _quiet_fds():
             warnings.simplefilter("ignore")
             torch.onnx.export(
                 wrapped,
@@ -194,6 +227,11 @@ def model_card(model: nn.Module, meta: dict, files: list[str]) -> str:
         f"- distilled: {bool(getattr(model, 'distilled', False))} (inference output = (class head + "
         "distillation head) / 2 when distilled)",
         f"- files: {', '.join(f'`{f}`' for f in files)}",
+        *(
+            [f"- weights: after epoch {meta['epoch']} of training"]
+            if isinstance(meta.get("epoch"), int)
+            else []
+        ),
         "",
         "## Data",
         "",
@@ -216,16 +254,20 @@ def model_card(model: nn.Module, meta: dict, files: list[str]) -> str:
         lines += ["| metric | value |", "|---|---|"] + [f"| {k} | {_fmt_value(v)} |" for k, v in shown]
     else:
         lines.append("No evaluation metrics were stored with this checkpoint.")
+    usage = []
     if "model.onnx" in files:
-        usage = [
+        usage += [
             "import onnxruntime as ort  # input: normalised float32 [batch, 3, H, W]; metadata key 'deit'",
             "session = ort.InferenceSession('model.onnx')",
             "logits = session.run(None, {'images': images})[0]",
         ]
-    else:
-        usage = ["deit predict --checkpoint model.safetensors image.jpg"]
+    if "model.safetensors" in files or not usage:
+        usage += ["deit predict --checkpoint model.safetensors image.jpg"]
     lines += ["", "## Usage", "", "```", *usage, "```", ""]
     return "\n".join(lines)
+
+
+EXPORT_FILES = ("model.onnx", "model.safetensors", "model.json")
 
 
 def write_text(path: str | Path, text: str) -> Path:

@@ -6,6 +6,7 @@ import csv
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 
 def write_csv(records: Sequence[dict], path: str | Path) -> None:
@@ -43,22 +44,22 @@ def _save(fig, path: str | Path) -> Path:
     return path
 
 
-def plot_curves(records: Sequence[dict], path: str | Path, title: str = "") -> Path | None:
-    """Training loss and validation top-1 (fused, class, distillation heads) per epoch."""
-    if not records:
-        return None
+def curves_figure(records: Sequence[dict], title: str = "") -> Any:
+    """The figure of :func:`plot_curves` (matplotlib ``Figure``), for tests and notebooks."""
     plt = _pyplot()
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
+    distilled = any("val_cls_top1" in r for r in records)  # two heads; otherwise the model's one output
+    output = "fused (cls+dist)/2" if distilled else "model"
     epochs = [r["epoch"] for r in records]
     ax_loss.plot(epochs, [r.get("train_loss") for r in records], label="train loss")
     if any("val_loss" in r for r in records):
         ev = [r for r in records if "val_loss" in r]
-        ax_loss.plot([r["epoch"] for r in ev], [r["val_loss"] for r in ev], label="val loss (fused)")
+        ax_loss.plot([r["epoch"] for r in ev], [r["val_loss"] for r in ev], label=f"val loss ({output})")
     ax_loss.set_xlabel("epoch")
     ax_loss.set_ylabel("loss")
     ax_loss.legend()
     for key, label in (
-        ("val_fused_top1", "fused"),
+        ("val_fused_top1", output),
         ("val_cls_top1", "class head"),
         ("val_dist_top1", "distillation head"),
         ("val_ema_top1", "EMA"),
@@ -71,12 +72,25 @@ def plot_curves(records: Sequence[dict], path: str | Path, title: str = "") -> P
                 label=label,
                 marker="." if len(ev) < 30 else None,
             )
+    teacher = [r["val_teacher_top1"] for r in records if "val_teacher_top1" in r]
+    if teacher:  # the frozen teacher's accuracy: the reference the student is distilled towards
+        ax_acc.axhline(teacher[-1], color="black", ls="--", lw=1, label=f"teacher ({teacher[-1]:.1f} %)")
+    for ax in (ax_loss, ax_acc):
+        ax.xaxis.get_major_locator().set_params(integer=True)  # epochs are whole numbers
     ax_acc.set_xlabel("epoch")
     ax_acc.set_ylabel("val top-1 (%)")
     ax_acc.legend()
     if title:
         fig.suptitle(title)
-    return _save(fig, path)
+    return fig
+
+
+def plot_curves(records: Sequence[dict], path: str | Path, title: str = "") -> Path | None:
+    """Training loss and validation top-1 per epoch: the fused output and both heads of a distilled DeiT
+    (the single output of any other model), the EMA, and the teacher's accuracy as a reference line."""
+    if not records:
+        return None
+    return _save(curves_figure(records, title), path)
 
 
 def plot_token_cosine(per_layer: dict[str, Sequence[float]], path: str | Path, title: str = "") -> Path:

@@ -92,7 +92,9 @@ def _in_source(source: str, name: str) -> bool:
 
 def _unknown_model(name: str, source: str | None = None) -> ModelError:
     where = f"the {source} models" if source else "the DeiT registry, the CNNs, timm or torchvision"
-    close = difflib.get_close_matches(name, [n for src in SOURCES for n in _names(src)], n=5, cutoff=0.6)
+    # deit and timm share names (deit_*), timm and torchvision too (resnet18): each name once
+    candidates = list(dict.fromkeys(n for src in SOURCES for n in _names(src)))
+    close = difflib.get_close_matches(name, candidates, n=5, cutoff=0.6)
     hint = f"; did you mean: {', '.join(close)}?" if close else "; run `deit models` for the DeiT/CNN list"
     return ModelError(f"unknown model {name!r}: not in {where}{hint}")
 
@@ -113,6 +115,18 @@ def _resolve_source(name: str) -> tuple[str, str]:
         if _in_source(source, name):
             return source, name
     raise _unknown_model(name)
+
+
+def check_model_name(name: str, checkpoint_ok: bool = False) -> None:
+    """Raise the "unknown model ... did you mean" :class:`ModelError` for a name no source knows (cheap:
+    no model is built), so that a misspelt name is reported before any other work. ``checkpoint_ok`` (a
+    teacher): an existing path passes, a path-like name that does not exist is a missing checkpoint."""
+    if checkpoint_ok:
+        if os.path.exists(name):
+            return
+        if name.endswith(_WEIGHT_SUFFIXES) or (os.sep in name and ":" not in name):
+            raise CheckpointError(f"teacher checkpoint not found: {name}")
+    _resolve_source(name)
 
 
 # ----------------------------------------------------------------------------- building
@@ -299,6 +313,7 @@ class TeacherWrapper(nn.Module):
         super().__init__()
         self.model = model
         self.spec = spec
+        self.source = ""  # set by build_teacher: the file (and epoch) the weights came from
         self.channels_last = channels_last
         self.num_classes = getattr(model, "num_classes", None)
         self.input_stats: tuple[list[float], list[float], str] | None = None  # set by build_teacher
@@ -470,14 +485,15 @@ def build_teacher(
             raise ConfigError(
                 f"teacher {name_or_checkpoint} is a checkpoint (it holds its weights): do not pass weights too"
             )
+        from deit.checkpoint import load_model_from_checkpoint, weights_summary
         from deit.models.hf import is_hf_folder, load_hf_folder
 
         if is_hf_folder(name_or_checkpoint):  # a transformers DeiT/ViT folder
             model, meta = load_hf_folder(name_or_checkpoint)
+            weights_from = f"weights: {name_or_checkpoint} (transformers folder)"
         else:
-            from deit.checkpoint import load_model_from_checkpoint
-
             model, meta = load_model_from_checkpoint(name_or_checkpoint, map_location="cpu")
+            weights_from = weights_summary(meta)
         t_mean, t_std = meta.get("data_mean"), meta.get("data_std")
         source = f"the checkpoint {name_or_checkpoint}"
         if t_mean is None or t_std is None:
@@ -512,8 +528,22 @@ def build_teacher(
                 f"first (deit train --model {name_or_checkpoint} --pretrained --data ... --output runs/teacher), "
                 "then pass --teacher runs/teacher"
             )
+        weights_from = (
+            f"weights: released {name_or_checkpoint}"
+            if pretrained
+            else "weights: none (random initialisation)"
+        )
         if weights is not None:
+            from deit.checkpoint import resolve_weights_file
+
+            weights = str(resolve_weights_file(weights))  # a run folder: the same file as everywhere
             _load_weights_strict(model, weights, num_classes)
+            from deit.checkpoint import peek_epoch
+
+            epoch = peek_epoch(weights)
+            weights_from = (
+                f"weights: {weights} ({f'epoch {epoch}' if epoch is not None else 'epoch unknown'})"
+            )
         (t_mean, t_std), source = _model_stats(model)
         if weights is not None and spec is not None and spec.source in ("timm", "torchvision"):
             source += (
@@ -537,7 +567,16 @@ def build_teacher(
         spec=spec,
     ).to(device)
     wrapper.input_stats = ([float(v) for v in t_mean], [float(v) for v in t_std], source)
+    wrapper.source = f"teacher {weights_from}"  # which file (and epoch) the teacher's weights came from
     return wrapper
 
 
-__all__ = ["SOURCES", "ModelSpec", "TeacherWrapper", "build_classifier", "build_from_spec", "build_teacher"]
+__all__ = [
+    "SOURCES",
+    "ModelSpec",
+    "TeacherWrapper",
+    "build_classifier",
+    "build_from_spec",
+    "build_teacher",
+    "check_model_name",
+]

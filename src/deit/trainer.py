@@ -40,6 +40,8 @@ from deit.data import (
     build_dataset,
     build_mixup,
     build_transform,
+    read_skip_log,
+    set_skip_log,
     set_transform,
 )
 from deit.distributed import DistInfo, all_reduce_sum, broadcast_object, cleanup, init_distributed
@@ -47,11 +49,12 @@ from deit.engine import StepContext, evaluate, train_one_epoch
 from deit.errors import CheckpointError, ConfigError, DataError, DeiTError, NonFiniteLossError
 from deit.losses import DistillationLoss, build_base_criterion
 from deit.models import MODEL_CONFIGS, is_deit_model
+from deit.models.hf import is_hf_folder
 from deit.models.weights import load_weights
 from deit.optim import LRSchedule, ModelEma, build_optimizer
 from deit.plots import plot_curves, write_csv
 from deit.progress import is_interactive
-from deit.teacher import ModelSpec, build_classifier, build_teacher
+from deit.teacher import ModelSpec, build_classifier, build_teacher, check_model_name
 
 log = logging.getLogger("deit")
 AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -252,9 +255,17 @@ def build_student(cfg: TrainConfig, num_classes: int, img_size: int) -> tuple[nn
         )
     if cfg.finetune:
         with blame("--finetune", cfg.finetune):
-            dropped = load_weights(model, cfg.finetune, pos_embed_interp=cfg.pos_embed_interp)
+            hf = is_hf_folder(
+                cfg.finetune
+            )  # a run folder: the same file as everywhere; a transformers folder
+            source = Path(cfg.finetune) if hf else ckpt.resolve_weights_file(cfg.finetune)
+            dropped = load_weights(model, str(source), pos_embed_interp=cfg.pos_embed_interp)
+        epoch = None if hf else ckpt.peek_epoch(source)
         log.info(
-            "fine-tuning from %s%s", cfg.finetune, f" (new heads: {', '.join(dropped)})" if dropped else ""
+            "fine-tuning from %s (%s)%s",
+            source,
+            f"epoch {epoch}" if epoch is not None else "epoch unknown",
+            f" (new heads: {', '.join(dropped)})" if dropped else "",
         )
     return model, spec.to_dict()
 
@@ -312,6 +323,12 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig) -> None:
         self.cfg = cfg = validate(cfg)
+        # misspelt model names first: before the data scan, the run folder and any other warning
+        with blame("--model", cfg.model):
+            check_model_name(cfg.model)
+        if cfg.teacher_model is not None:
+            with blame("--teacher", cfg.teacher_model):
+                check_model_name(cfg.teacher_model, checkpoint_ok=True)
         self.dist: DistInfo = init_distributed(cfg.device)
         self.device = device = self.dist.device
         self.run = ckpt.RunFolder(Path(cfg.output))
@@ -334,6 +351,9 @@ class Trainer:
             log.info("%s", format_recipe(cfg, data.recipe, self.dist.world_size))
             for line in data.warnings:
                 log.warning("%s", line)
+        if cfg.skip_corrupt:  # one list for all workers, ranks and epochs: each skipped file counted once
+            for dataset in (data.train, data.val):
+                set_skip_log(dataset, self.run.skipped_path)
         num_classes = len(data.classes)
         model, self.model_spec = build_student(cfg, num_classes, data.img_size)
         self.distilled = bool(getattr(model, "distilled", False))
@@ -344,17 +364,6 @@ class Trainer:
             )
         self.teacher = None
         if cfg.distillation_type != "none":
-            if (
-                cfg.teacher_weights is None
-                and not cfg.teacher_pretrained
-                and not Path(cfg.teacher_model).exists()
-            ):
-                log.warning(
-                    "teacher %r has random weights (no --teacher-weights, not a checkpoint): distilling "
-                    "from it teaches noise; train it first with `deit train --model %s`",
-                    cfg.teacher_model,
-                    cfg.teacher_model,
-                )
             flag = "--teacher-weights" if cfg.teacher_weights else "--teacher"
             if cfg.teacher_pretrained:
                 flag = "--teacher-pretrained --teacher"
@@ -375,6 +384,18 @@ class Trainer:
                     offline=cfg.offline,
                 )
             self.cfg = cfg = self._record_teacher_stats(cfg, data)
+            log.info("%s", self.teacher.source)
+            if (
+                cfg.teacher_weights is None
+                and not cfg.teacher_pretrained
+                and not Path(cfg.teacher_model).exists()
+            ):  # warn once it exists
+                log.warning(
+                    "teacher %r has random weights (no --teacher-weights, not a checkpoint): distilling "
+                    "from it teaches noise; train it first with `deit train --model %s`",
+                    cfg.teacher_model,
+                    cfg.teacher_model,
+                )
         model.to(device)
         if cfg.channels_last:
             model.to(memory_format=torch.channels_last)
@@ -661,7 +682,9 @@ class Trainer:
                             f"--resume (or --resume {self.run.last}).",
                             file=sys.stderr,
                         )
-                    plot_curves(ckpt.read_jsonl(self.run.metrics_path), self.run.curves_png) if main else None
+                    plot_curves(
+                        ckpt.read_jsonl(self.run.metrics_path), self.run.curves_png, self.curves_title()
+                    ) if main else None
                     return {"interrupted": True, "epoch": epoch, "step": next_step, "run": str(self.run.root)}
                 last_epoch = epoch + 1 == cfg.epochs
                 record: dict[str, Any] = {
@@ -694,10 +717,8 @@ class Trainer:
                         result.images_per_s,
                     )
                 if main:
-                    if cfg.skip_corrupt and cfg.workers == 0:  # with workers, each worker logs its own count
-                        skipped = set().union(
-                            *(getattr(d, "skipped", ()) for d in (self.data.train, self.data.val))
-                        )
+                    if cfg.skip_corrupt:
+                        skipped = read_skip_log(self.run.skipped_path)
                         log.info("--skip-corrupt: %d unreadable image(s) skipped so far", len(skipped))
                     ckpt.append_jsonl(self.run.metrics_path, record)
                     write_csv(ckpt.read_jsonl(self.run.metrics_path), self.run.csv_path)
@@ -711,7 +732,14 @@ class Trainer:
             self.stop.restore()
         if main:
             self.export(metrics)
-            plot_curves(ckpt.read_jsonl(self.run.metrics_path), self.run.curves_png)
+            plot_curves(ckpt.read_jsonl(self.run.metrics_path), self.run.curves_png, self.curves_title())
+            if cfg.skip_corrupt:
+                skipped = read_skip_log(self.run.skipped_path)
+                log.info(
+                    "--skip-corrupt: %d unreadable image(s) skipped in total%s",
+                    len(skipped),
+                    f"; list: {self.run.skipped_path}" if skipped else "",
+                )
             log.info(
                 "done in %.1f min; best top1 %.2f%%; run folder %s",
                 (time.perf_counter() - t_start) / 60,
@@ -724,6 +752,16 @@ class Trainer:
             "best_top1": self.best_top1,
             "run": str(self.run.root),
         }
+
+    def curves_title(self) -> str:
+        """curves.png's title: run, model and distillation (type and teacher)."""
+        cfg = self.cfg
+        if cfg.distillation_type == "none":
+            how = "no distillation"
+        else:
+            teacher = "/".join(Path(str(cfg.teacher_model)).parts[-2:])  # a checkpoint: its folder/file
+            how = f"{cfg.distillation_type} distillation from {teacher}"
+        return f"{self.run.root.name}: {cfg.model}, {how}"
 
     def evaluate(self) -> dict[str, float]:
         if self.dist.distributed and not self.cfg.dist_eval:  # the main process alone evaluates everything
@@ -754,7 +792,14 @@ class Trainer:
         return metrics
 
     def export(self, metrics: dict) -> None:
+        """model.safetensors from the weights ``best.pt`` holds when validation ran (so a run folder means
+        the same weights to every command), else the final weights."""
+        state, epoch = self.model.state_dict(), self.cfg.epochs
+        if self.run.best.is_file():
+            best = ckpt.load_checkpoint(self.run.best, map_location="cpu")
+            state, epoch, metrics = best["model"], best.get("epoch", epoch), best.get("metrics") or metrics
         meta = {
+            "epoch": epoch,
             "model_spec": self.model_spec,
             "class_names": list(self.data.classes),
             "data_mean": list(self.data.mean),
@@ -763,7 +808,7 @@ class Trainer:
             "metrics": metrics,
             "config": self.cfg.to_dict(),
         }
-        ckpt.export_model(self.model.state_dict(), meta, self.run.root)
+        ckpt.export_model(state, meta, self.run.root)
 
 
 @contextlib.contextmanager

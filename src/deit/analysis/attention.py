@@ -113,7 +113,9 @@ def plot_rollout_grid(
         for key, label in (("cls", "class token"), ("dist", "distillation token"))
         if key in maps
     ]
-    fig, axes = plt.subplots(len(rows), b, figsize=(1.9 * b + 0.6, 1.9 * len(rows)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(rows), b, figsize=(1.9 * b + 1.4, 1.9 * len(rows)), squeeze=False, layout="constrained"
+    )
     pics = images.detach().float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
     for r, (label, m) in enumerate(rows):
         heat = upsample(m.cpu(), size).numpy() if m is not None else None
@@ -128,7 +130,11 @@ def plot_rollout_grid(
                 ax.set_title(str(titles[c])[:24], fontsize=7)
             if c == 0:
                 ax.set_ylabel(label if m is None else f"{label}\nrollout", fontsize=8)
-    fig.tight_layout()
+    if len(rows) > 1:  # what the colours mean: rollout scaled to [0, 1] per image
+        scale = plt.cm.ScalarMappable(cmap="jet", norm=matplotlib.colors.Normalize(0.0, 1.0))
+        bar = fig.colorbar(scale, ax=axes[1:, :].ravel().tolist(), shrink=0.9)
+        bar.set_label("attention rollout\n(0 = least, 1 = most per image)", fontsize=7)
+        bar.ax.tick_params(labelsize=7)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.png")

@@ -1,11 +1,12 @@
-"""`deit benchmark`: images/s (median and spread), peak memory, GFLOPs/image and achieved TFLOP/s.
+"""`deit benchmark`: images/s (median and spread), peak memory, GMACs/image and achieved TFLOP/s.
 
     deit benchmark --model deit_small_patch16_224 -b 256 --device cuda --amp bf16
     deit benchmark --model deit_tiny_distilled_patch16_224 --teacher regnety_160 --mode train -b 128 --device cuda
     deit benchmark --model deit_base_patch16_224 --compare timm --json     # timm's same model, interleaved
 
-FLOPs are 2 x multiply-accumulates (the paper's Table 1 lists MACs as "FLOPs"); train mode counts
-3 x forward + the teacher's forward. Timing: warm-up, then repeated rounds interleaving the contestants
+GMACs/img: billions of multiply-adds per image of the forward pass, as in `deit models` and the paper's
+Table 1 (which calls them "FLOPs"). TFLOP/s counts 2 FLOPs per multiply-add (the hardware convention);
+train mode counts 3 x forward + the teacher's forward. Timing: warm-up, then repeated rounds interleaving the contestants
 (CUDA events on GPU). Peak memory: CUDA max_memory_allocated; on CPU the growth of the process's peak RSS.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from deit.cli.weights_args import add_weights_arguments, weights_options
 
@@ -24,14 +26,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--teacher",
         default=None,
-        help="frozen teacher (name or checkpoint): train mode adds its "
+        help="frozen teacher (a model name, or a checkpoint / run folder of deit train): train mode adds its "
         "forward to every step; infer mode times it as a separate contestant",
     )
-    parser.add_argument("-b", "--batch-size", type=int, default=64)
+    parser.add_argument("-b", "--batch-size", type=int, default=64, help="images per timed call")
     parser.add_argument("--img-size", type=int, default=None, help="input size (default: the model's)")
-    parser.add_argument("--num-classes", type=int, default=1000)
+    parser.add_argument("--num-classes", type=int, default=1000, help="classifier outputs")
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto")
-    parser.add_argument("--amp", choices=["none", "bf16"], default="none")
+    parser.add_argument("--amp", choices=["none", "bf16"], default="none", help="bf16 autocast")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model(s)")
     parser.add_argument(
         "--mode",
@@ -45,8 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="also time timm's same model in this process (interleaved) and print the ratio",
     )
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=3, help="untimed calls first")
+    parser.add_argument("--repeats", type=int, default=10, help="timed rounds (median and spread reported)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     add_weights_arguments(parser)
@@ -80,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
     teacher = None
     if args.teacher:
         teacher = build_teacher(args.teacher, args.num_classes, img_size=img_size, device=device)
+        print(teacher.source, file=sys.stderr)
     others = {}
     if args.compare == "timm":
         others["timm"] = build_timm_twin(model, args.model, args.num_classes, img_size)
@@ -116,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
         "memory_method": memory_method(device),
         **results["deit"].to_dict(),
     }
+    report["gmacs_per_image"] = report["gflops_per_image"] / 2  # the `deit models` column
     report["name"] = args.model
     if "timm" in results:
         t = results["timm"].to_dict()
@@ -135,13 +139,13 @@ def run(args: argparse.Namespace) -> int:
         f" | amp {args.amp} | compile {args.compile} | {report['params_m']:.2f} M params"
     )
     print(
-        f"{'':8s} {'img/s (median)':>15s} {'min':>10s} {'max':>10s} {'GFLOPs/img':>11s} {'TFLOP/s':>9s} "
+        f"{'':8s} {'img/s (median)':>15s} {'min':>10s} {'max':>10s} {'GMACs/img':>11s} {'TFLOP/s':>9s} "
         f"{'peak MB':>9s}"
     )
     for key, r in results.items():
         print(
             f"{key:8s} {r.img_per_s:15.1f} {r.img_per_s_min:10.1f} {r.img_per_s_max:10.1f} "
-            f"{r.gflops_per_image:11.4g} {r.achieved_tflops:9.4g} {r.peak_memory_mb:9.1f}"
+            f"{r.gflops_per_image / 2:11.4g} {r.achieved_tflops:9.4g} {r.peak_memory_mb:9.1f}"
         )
     if "compare" in report:
         print(f"deit / timm throughput ratio: {report['compare']['ratio_img_per_s']:.3f}")

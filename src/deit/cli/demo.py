@@ -1,6 +1,6 @@
 """`deit demo`: the whole DeiT distillation story on scikit-learn's bundled digits, offline, on a CPU.
 
-    deit demo                          # ~5 minutes on 2 CPU cores: writes ./deit-demo
+    deit demo                          # about 4-5 minutes on 2 CPU cores: writes ./deit-demo
     deit demo --quick --out /tmp/demo  # under a minute: a smoke test (accuracies are not meaningful)
     deit demo --seed 1 --overwrite     # another seed (same held-out split), replacing ./deit-demo
 

@@ -6,16 +6,22 @@
         --data /imagenet          # official / timm weights: name the architecture (or let it be inferred)
     deit eval --pretrained --model deit_small_patch16_224 --data /imagenet   # released weights, downloaded
     deit eval --checkpoint hf_folder/ --data /imagenet   # a transformers DeiT/ViT folder
+
+The official DeiT main.py evaluation lines work as they are (`python main.py --eval` -> `deit eval --eval`):
+--resume is --checkpoint, --data-path/--model/--input-size/--num_workers are understood.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 from deit.cli.weights_args import add_weights_arguments, model_source, weights_options
+from deit.config import default_workers
+from deit.official_flags import add_official_arguments, translate
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = __doc__.split("\n\n", 1)[1]
     parser.add_argument(
         "--checkpoint",
+        "--resume",
         default=None,
         help="run folder, .pt checkpoint, .safetensors, official/timm weights (architecture inferred, or "
         "--model), transformers folder, or a released model's name",
@@ -36,8 +43,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="dataset (same forms as deit train); its validation split is evaluated",
     )
     parser.add_argument("--model", default=None, help="architecture for official/timm weight files")
-    parser.add_argument("--teacher", default=None, help="also evaluate a teacher (checkpoint or name)")
-    parser.add_argument("--teacher-weights", default=None, help="weights for a teacher given by name")
+    parser.add_argument(
+        "--teacher",
+        default=None,
+        help="also evaluate a teacher: a model name (e.g. regnety_160, with --teacher-weights) or a "
+        "checkpoint / run folder of deit train",
+    )
+    parser.add_argument(
+        "--teacher-weights", default=None, help="weights file or run folder for a teacher given by name"
+    )
     parser.add_argument(
         "--teacher-pretrained",
         action="store_true",
@@ -49,16 +63,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="held-out fraction for datasets without val/ (default: the checkpoint's)",
     )
-    parser.add_argument("--split", choices=["val", "train"], default="val")
+    parser.add_argument(
+        "--split", choices=["val", "train"], default="val", help="which split of --data to evaluate"
+    )
     parser.add_argument("--seed", type=int, default=None, help="split seed (default: the checkpoint's)")
-    parser.add_argument("-b", "--batch-size", type=int, default=128)
-    parser.add_argument("-j", "--workers", type=int, default=2)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--amp", choices=["none", "bf16"], default="none")
+    parser.add_argument("-b", "--batch-size", type=int, default=128, help="images per forward pass")
+    parser.add_argument(
+        "-j",
+        "--workers",
+        type=int,
+        default=default_workers(),
+        help="data-loader worker processes (default: the CPU cores, at most 4)",
+    )
+    parser.add_argument(
+        "--device", default="auto", help="auto (CUDA if available, else CPU), cpu, cuda, cuda:N or mps"
+    )
+    parser.add_argument("--amp", choices=["none", "bf16"], default="none", help="bf16 autocast on CUDA/CPU")
     parser.add_argument("--use-ema", action="store_true", help="evaluate the EMA weights of a checkpoint")
-    parser.add_argument("--skip-corrupt", action="store_true")
+    parser.add_argument(
+        "--skip-corrupt",
+        action="store_true",
+        help="skip unreadable images (counted at the end) instead of failing",
+    )
+    parser.add_argument(
+        "--img-size",
+        "--input-size",
+        type=int,
+        default=None,
+        help="input size; must equal the model's (default: the checkpoint's or the --model's)",
+    )
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
     add_weights_arguments(parser)
+    add_official_arguments(parser, "eval")  # hidden: official main.py spellings (--eval, --num_workers, ...)
 
 
 def load_for_eval(
@@ -68,10 +104,14 @@ def load_for_eval(
     weights_source: str = "official",
     offline: bool = False,
 ):
-    """(model in eval mode, meta) through ``deit.load_model``'s loader (every accepted source)."""
+    """(model in eval mode, meta) through ``deit.load_model``'s loader (every accepted source); prints the
+    file and epoch of the weights used."""
+    from deit.checkpoint import weights_summary
     from deit.models.loading import load_model_and_meta
 
-    return load_model_and_meta(checkpoint, model_name, use_ema, weights_source, offline)
+    model, meta = load_model_and_meta(checkpoint, model_name, use_ema, weights_source, offline)
+    print(weights_summary(meta) + (" [EMA]" if use_ema else ""), file=sys.stderr)
+    return model, meta
 
 
 def eval_dataset(args: argparse.Namespace, meta: dict, model: Any) -> tuple[int, tuple, tuple, Any]:
@@ -84,6 +124,11 @@ def eval_dataset(args: argparse.Namespace, meta: dict, model: Any) -> tuple[int,
 
     cfg = meta.get("config") or {}
     img_size, mean, std, transform = preprocessing(model, meta)
+    if getattr(args, "img_size", None) not in (None, img_size):
+        raise ConfigError(
+            f"--input-size {args.img_size}: {meta.get('path', 'the checkpoint')} is a {img_size} px model; "
+            f"drop the flag or pass {img_size} (another size is another model, e.g. a *_384 name)"
+        )
     val_split = args.val_split if args.val_split is not None else float(cfg.get("val_split", 0.0))
     # runs written before split_seed existed split with their training seed
     seed = args.seed if args.seed is not None else int(cfg.get("split_seed", cfg.get("seed", 0)))
@@ -114,6 +159,12 @@ def run(args: argparse.Namespace) -> int:
     from deit.progress import is_interactive
     from deit.teacher import build_teacher
 
+    given = {k: v for k, v in vars(args).items() if k != "workers"}  # -j has a default: --num_workers wins
+    official, notes = translate(given, "eval", {"workers"})  # or a one-line refusal
+    for key, value in official.items():
+        setattr(args, key, value)
+    for note in notes:
+        print(f"deit eval: {note}", file=sys.stderr)
     device = resolve_device(args.device)
     args.checkpoint = model_source(args)
     model, meta = load_for_eval(args.checkpoint, args.model, args.use_ema, *weights_options(args))
@@ -133,6 +184,15 @@ def run(args: argparse.Namespace) -> int:
             pretrained=getattr(args, "teacher_pretrained", False),
             offline=weights_options(args)[1],
         )
+        print(teacher.source, file=sys.stderr)
+    skip_log = None
+    if args.skip_corrupt:  # one list across the loader's workers: each unreadable file counted once
+        import tempfile
+
+        from deit.data import set_skip_log
+
+        skip_log = Path(tempfile.mkdtemp(prefix="deit-eval-")) / "skipped_images.txt"
+        set_skip_log(dataset, skip_log)
     loader = DataLoader(dataset, batch_size=args.batch_size, num_workers=args.workers)
     amp = torch.bfloat16 if args.amp == "bf16" else None
     metrics = evaluate(
@@ -144,6 +204,16 @@ def run(args: argparse.Namespace) -> int:
         show_progress=is_interactive() and not args.json,
     )
     metrics["checkpoint"] = str(Path(args.checkpoint))
+    if skip_log is not None:
+        from deit.data import read_skip_log
+
+        skipped = sorted(read_skip_log(skip_log))
+        skip_log.unlink(missing_ok=True)
+        skip_log.parent.rmdir()
+        metrics["skipped_images"] = skipped
+        print(f"--skip-corrupt: {len(skipped)} unreadable image(s) skipped in total", file=sys.stderr)
+        for path in skipped:
+            print(f"  {path}", file=sys.stderr)
     if args.json:
         print(json.dumps(metrics, indent=2))
         return 0

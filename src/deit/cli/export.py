@@ -12,7 +12,9 @@ onnxruntime on random batches of 1 and 3 images: the max abs difference to PyTor
 hf: a Hugging Face transformers folder (DeiTForImageClassificationWithTeacher for distilled DeiTs, else
 ViTForImageClassification) with the class names as id2label and a preprocessor_config.json, loadable with
 transformers.AutoModelForImageClassification.from_pretrained; needs `pip install 'deit[hf]'`.
-Both write a README.md model card (architecture, parameters, classes, recipe, stored accuracy).
+Both write a README.md model card (architecture, parameters, classes, recipe, stored accuracy) that
+describes every export in the folder, and keep the training config (validation split and seed) so that
+`deit eval` needs no extra flag on the export.
 """
 
 from __future__ import annotations
@@ -33,11 +35,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="run folder, .pt checkpoint, .safetensors export, official/timm weights (architecture inferred "
         "or --model), transformers folder, or a released model's name",
     )
-    parser.add_argument("--format", choices=["onnx", "safetensors", "hf"], required=True)
+    parser.add_argument(
+        "--format",
+        choices=["onnx", "safetensors", "hf"],
+        required=True,
+        help="onnx (checked with onnxruntime), safetensors (+ model.json) or hf (a transformers folder)",
+    )
     parser.add_argument("--out", default=None, help="output folder (default: <checkpoint folder>/export)")
     parser.add_argument("--model", default=None, help="architecture for official/timm weight files")
-    parser.add_argument("--opset", type=int, default=17, help="ONNX opset version")
-    parser.add_argument("--atol", type=float, default=1e-4, help="max abs logit difference ONNX vs PyTorch")
+    parser.add_argument("--opset", type=int, default=17, help="ONNX opset version (DeiT needs >= 14)")
+    parser.add_argument(
+        "--atol", type=float, default=1e-4, help="largest allowed abs logit difference ONNX vs PyTorch"
+    )
     parser.add_argument("--use-ema", action="store_true", help="export the EMA weights of a checkpoint")
     parser.add_argument("--json", action="store_true", help="print the written files and checks as JSON")
     add_weights_arguments(parser)
@@ -51,7 +60,7 @@ def default_out(checkpoint: str) -> Path:
 def run(args: argparse.Namespace) -> int:
     from deit.checkpoint import export_model
     from deit.cli.evaluate import load_for_eval
-    from deit.export import check_onnx, export_onnx, model_card, write_text
+    from deit.export import EXPORT_FILES, check_onnx, export_onnx, model_card, write_text
 
     args.checkpoint = model_source(args)
     model, meta = load_for_eval(args.checkpoint, args.model, args.use_ema, *weights_options(args))
@@ -60,8 +69,10 @@ def run(args: argparse.Namespace) -> int:
     in_chans = int(((meta.get("model_spec") or {}).get("kwargs") or {}).get("in_chans", 3))
     out = Path(args.out) if args.out else default_out(args.checkpoint)
     info = {
-        k: meta[k] for k in ("model_spec", "class_names", "data_mean", "data_std", "metrics") if k in meta
-    }
+        k: meta[k]
+        for k in ("model_spec", "class_names", "data_mean", "data_std", "metrics", "config", "epoch")
+        if k in meta
+    }  # config: the validation split, its seed and the statistics `deit eval` needs without extra flags
     info["img_size"] = img_size
     report: dict = {"checkpoint": str(args.checkpoint), "format": args.format, "out": str(out)}
     if args.format == "onnx":
@@ -84,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
         weights, meta_path = export_model(model.state_dict(), info, out)
         report["files"] = [str(weights), str(meta_path)]
         files = ["model.safetensors", "model.json"]
+    # one card for every export in the folder: ONNX then safetensors into one folder keeps both described
+    files = [f for f in EXPORT_FILES if (out / f).is_file()]
     card = model_card(model, {**meta, "img_size": img_size}, files)
     readme = write_text(out / "README.md", card)
     report["files"].append(str(readme))

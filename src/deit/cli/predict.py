@@ -31,9 +31,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("images", nargs="+", metavar="IMAGES_OR_FOLDER", help="image files and/or folders")
     parser.add_argument("--model", default=None, help="architecture for official/timm weight files")
-    parser.add_argument("--topk", type=int, default=5)
-    parser.add_argument("-b", "--batch-size", type=int, default=32)
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--topk", type=int, default=5, help="classes printed per image")
+    parser.add_argument("-b", "--batch-size", type=int, default=32, help="images per forward pass")
+    parser.add_argument(
+        "--device", default="auto", help="auto (CUDA if available, else CPU), cpu, cuda, cuda:N or mps"
+    )
     parser.add_argument("--use-ema", action="store_true", help="use the EMA weights of a checkpoint")
     parser.add_argument("--json", action="store_true", help="print the predictions as JSON")
     add_weights_arguments(parser)

@@ -1,9 +1,13 @@
 """`deit train`: train a DeiT student (optionally distilled from a convnet teacher) or a CNN teacher.
 
-    deit train --data /imagenet --model deit_tiny_distilled_patch16_224 --teacher regnety_160 \
+    deit train --data /imagenet --model deit_tiny_distilled_patch16_224 --teacher regnety_160 \\
         --teacher-weights regnety_160.pth --distillation-type hard
     deit train -c cifar_small_images --data ./cifar-10-batches-py --output runs/cifar
     torchrun --nproc_per_node 4 -m deit train -c deit_small_distilled_imagenet --data /imagenet
+
+Command lines of the official DeiT main.py work as they are (`python main.py` -> `deit train`): its flags
+are ours or mapped onto ours (--output_dir, --num_workers, --unscale-lr, ...); the few that cannot be
+honoured stop with one line saying what to use instead (docs/COMMANDS.md has the table).
 """
 
 from __future__ import annotations
@@ -20,8 +24,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from deit.config import TrainConfig
+    from deit.official_flags import translate
     from deit.trainer import train
 
     cfg = config_from_args(args)
+    for note in translate(vars(args), "train", TrainConfig.__dataclass_fields__)[1]:
+        print(f"deit train: {note}", file=sys.stderr)
     result = train(cfg)
     return 0 if result is not None else 1

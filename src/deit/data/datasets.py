@@ -65,7 +65,9 @@ class ImageFolderDataset(Dataset):
     class folders missing from ``root`` are then allowed, extra ones are an error.
     ``skip_corrupt=True``: an unreadable image is logged (logger "deit.data"), recorded in ``skipped``
     and replaced by the next readable sample (deterministic). ``skipped`` is per process: with
-    DataLoader workers each worker has its own copy.
+    DataLoader workers each worker has its own copy. Set ``skip_log`` to a file path to count across
+    processes and epochs: every skipped file is appended to it once and logged once (see
+    :func:`read_skip_log`).
     """
 
     def __init__(
@@ -101,9 +103,25 @@ class ImageFolderDataset(Dataset):
         self.transform = transform
         self.skip_corrupt = skip_corrupt
         self.skipped: set[str] = set()
+        self.skip_log: Path | None = None
 
     def __len__(self) -> int:
         return len(self.samples)
+
+    def _skip(self, path: str, exc: DataError) -> None:
+        self.skipped.add(path)
+        if self.skip_log is None:
+            logger.warning("skipping %s (%d skipped so far in this process)", exc, len(self.skipped))
+            return
+        known = read_skip_log(self.skip_log)
+        if path in known:  # another worker, or an earlier epoch, already reported it
+            return
+        try:
+            with open(self.skip_log, "a", encoding="utf-8") as fh:  # one short append: atomic enough
+                fh.write(path + "\n")
+        except OSError as write_error:
+            logger.warning("cannot record skipped image in %s: %s", self.skip_log, write_error)
+        logger.warning("skipping %s (%d skipped so far)", exc, len(known) + 1)
 
     def load(self, index: int) -> tuple[Any, int]:
         """Load one sample; raises DataError naming the file if it is unreadable."""
@@ -127,12 +145,27 @@ class ImageFolderDataset(Dataset):
             try:
                 return self.load(index)
             except DataError as exc:
-                self.skipped.add(path)
-                logger.warning("skipping %s (%d skipped so far)", exc, len(self.skipped))
+                self._skip(path, exc)
         raise DataError(f"no readable image left in {self.root} ({len(self.skipped)} unreadable files)")
 
     def __getitem__(self, index: int) -> tuple[Any, int]:
         return self.get_from(range(len(self.samples)), index)
+
+
+def read_skip_log(path: str | Path) -> set[str]:
+    """The image paths recorded in a ``skip_log`` file (empty if it does not exist yet)."""
+    try:
+        return {line for line in Path(path).read_text(encoding="utf-8").splitlines() if line}
+    except FileNotFoundError:
+        return set()
+
+
+def set_skip_log(dataset: Any, path: str | Path) -> None:
+    """Point every :class:`ImageFolderDataset` inside ``dataset`` (subsets included) at ``path``."""
+    while dataset is not None:
+        if isinstance(dataset, ImageFolderDataset):
+            dataset.skip_log = Path(path)
+        dataset = getattr(dataset, "dataset", None)
 
 
 class SubsetDataset(Dataset):
