@@ -60,6 +60,12 @@ class TrainConfig:
     skip_corrupt: bool = _opt(False, "skip unreadable images instead of failing")
     workers: int = _opt(4, "data-loader worker processes per process", "-j", "--workers")
     pin_mem: bool = _opt(True, "pin host memory in the data loaders")
+    data_cache: str = _opt(
+        "none",
+        "decode the dataset once into a uint8 tensor and augment whole batches on the training device: "
+        "memory (tensor in host memory) or device (on the training device too); for data that fits",
+        choices=["none", "memory", "device"],
+    )
     img_size: int | None = _opt(None, "input image size (default: the model's)", "--img-size", "--input-size")
     # model
     model: str = _opt("deit_tiny_distilled_patch16_224", "student model name (see `deit models`)")
