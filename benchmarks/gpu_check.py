@@ -529,7 +529,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--cifar-batch-size", type=int, default=512)
     p.add_argument("--cifar-val-split", type=float, default=0.1)
     p.add_argument("--cifar-workers", type=int, default=8)
-    p.add_argument("--data-cache", choices=["none", "memory", "device"], default="none")
+    p.add_argument("--data-cache", choices=["none", "memory", "device"], default="device")
     p.add_argument(
         "--teacher-share", type=float, default=0.35, help="share of the CIFAR time for the teacher"
     )

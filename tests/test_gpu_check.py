@@ -56,3 +56,18 @@ def test_a_failing_part_is_recorded_and_the_others_run(tmp_path: Path) -> None:
     assert rc == 1
     assert parts["cifar10"]["status"] == "error" and "lr" in parts["cifar10"]["error"]
     assert parts["mfu"]["status"] == "ok" and "skipped" in parts["mfu"]
+
+
+def test_reproduce_cifar10_gpu_budget_uses_the_device_data_path(tmp_path: Path, capsys) -> None:
+    spec = importlib.util.spec_from_file_location("repro", ROOT / "benchmarks" / "reproduce_cifar10.py")
+    repro = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(repro)
+    data = tmp_path / "data"
+    for c in ("a", "b"):  # names only: a dry run links files, it never reads them
+        (data / c).mkdir(parents=True)
+        for i in range(repro.VAL_PER_CLASS + 2):
+            (data / c / f"{i:04d}.jpg").touch()
+    assert repro.main(["--budget", "gpu", "--dry-run", "--data", str(data), "--out", str(tmp_path / "o")]) == 0
+    commands = (tmp_path / "o" / "commands.sh").read_text()
+    assert commands.count("--data-cache device") == 4  # teacher + none / soft / hard students
+    assert "--device auto" in commands
