@@ -8,7 +8,8 @@ Both sides produce the same thing: normalised ``[B, 3, 32, 32]`` batches with th
 training augmentation (pad-4 crop, flip, RandAugment rand-m9-mstd0.5-inc1, random erasing 0.25), on
 ``--images`` images. The PIL side is the trainer's DataLoader with ``--workers`` processes; the batched
 side decodes the images once (timed apart: it is paid once per run, not per epoch) and then augments
-whole batches in the main process with ``--threads`` torch threads (default: as many as workers).
+whole batches in the main process with ``--threads`` torch threads (default 1: one core against the
+PIL side's two worker processes; on our loaded 2-core machine 2 threads were slower than 1).
 Mixup/CutMix is left out of both: the engine applies it to either path's batches alike.
 """
 
@@ -70,12 +71,12 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--batches", type=int, default=30, help="timed batches per side")
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--threads", type=int, default=None, help="torch threads of the batched side")
+    p.add_argument("--threads", type=int, default=1, help="torch threads of the batched side")
     p.add_argument("--device", default="cpu")
     p.add_argument("--data-cache", choices=["memory", "device"], default="memory")
     p.add_argument("--json", default=None)
     a = p.parse_args()
-    torch.set_num_threads(a.threads or a.workers or 1)
+    torch.set_num_threads(a.threads)
     data = Path(a.data) if Path(a.data).is_dir() else synthetic_folder(a.images)
     device = torch.device(a.device)
     torch.manual_seed(0)

@@ -18,6 +18,7 @@ from deit.data import IMAGENET_MEAN, IMAGENET_STD, build_transform
 from deit.data.batch_aug import (
     GEOMETRIC,
     RAND_OPS,
+    RAND_OPS_INC0,
     BatchRandAugment,
     build_batch_transform,
     hflip,
@@ -56,7 +57,7 @@ def test_torchvision_v2_on_a_batch_shares_one_draw() -> None:
     assert 5 < sum(flips) < 27  # ours: per sample
 
 
-@pytest.mark.parametrize("op", RAND_OPS)
+@pytest.mark.parametrize("op", sorted(set(RAND_OPS) | set(RAND_OPS_INC0)))
 def test_rand_augment_op_matches_timm_pil(op: str) -> None:
     x = smooth_images(24)
     hp = {"img_mean": FILL, "interpolation": Image.BICUBIC, "translate_const": 14}
@@ -90,10 +91,14 @@ def test_rand_augment_draws_per_sample_and_parses_timm_policies() -> None:
         "num_layers": 2,
         "prob": 0.5,
         "magnitude_max": 10.0,
+        "increasing": True,
     }
-    assert parse_rand_augment("rand-m7-n3-p1.0")["num_layers"] == 3
+    p = parse_rand_augment("rand-m7-n3-p1.0-mstd101")
+    assert (p["num_layers"], p["prob"], p["magnitude_std"], p["increasing"]) == (3, 1.0, float("inf"), False)
     with pytest.raises(ConfigError, match="RandAugment"):
         parse_rand_augment("original-mstd0.5")
+    with pytest.raises(ConfigError, match="tweights"):
+        parse_rand_augment("rand-m9-tweights")
     x = smooth_images(64)
     torch.manual_seed(0)
     y = BatchRandAugment("rand-m9-mstd0.5-inc1", FILL)(x.clone())

@@ -67,7 +67,9 @@ def test_reproduce_cifar10_gpu_budget_uses_the_device_data_path(tmp_path: Path, 
         (data / c).mkdir(parents=True)
         for i in range(repro.VAL_PER_CLASS + 2):
             (data / c / f"{i:04d}.jpg").touch()
-    assert repro.main(["--budget", "gpu", "--dry-run", "--data", str(data), "--out", str(tmp_path / "o")]) == 0
+    assert (
+        repro.main(["--budget", "gpu", "--dry-run", "--data", str(data), "--out", str(tmp_path / "o")]) == 0
+    )
     commands = (tmp_path / "o" / "commands.sh").read_text()
     assert commands.count("--data-cache device") == 4  # teacher + none / soft / hard students
     assert "--device auto" in commands

@@ -34,7 +34,7 @@ from deit.data.transforms import SMALL_IMAGE_MAX, _aa_enabled, _check_stats
 from deit.errors import ConfigError
 
 GEOMETRIC = ("Rotate", "ShearX", "ShearY", "TranslateXRel", "TranslateYRel")
-RAND_OPS = (  # timm's _RAND_INCREASING_TRANSFORMS ("inc1"); "inc0" uses the same ops at these levels here
+RAND_OPS = (  # timm's _RAND_INCREASING_TRANSFORMS ("inc1"; "inc0": RAND_OPS_INC0)
     "AutoContrast",
     "Equalize",
     "Invert",
@@ -53,19 +53,24 @@ RAND_OPS = (  # timm's _RAND_INCREASING_TRANSFORMS ("inc1"); "inc0" uses the sam
 )
 
 
+RAND_OPS_INC0 = tuple(op.replace("Increasing", "") for op in RAND_OPS)  # timm's _RAND_TRANSFORMS
+
+
 def _rand(n: int) -> Tensor:
     return torch.rand(n)
 
 
 def parse_rand_augment(policy: str) -> dict:
-    """``rand-m9-mstd0.5-inc1`` -> magnitude, magnitude_std, num_layers, prob (timm's grammar)."""
+    """``rand-m9-mstd0.5-inc1`` -> magnitude, magnitude_std, num_layers, prob, magnitude_max, increasing
+    (timm's grammar; weighted op choice ``-t...`` is not supported)."""
     parts = policy.split("-")
     if parts[0] != "rand":
         raise ConfigError(
             f"--aa {policy}: the batched data path (--data-cache) supports RandAugment policies "
             "('rand-...') only; use --data-cache none for AutoAugment/AugMix"
         )
-    out = {"magnitude": 10.0, "magnitude_std": 0.0, "num_layers": 2, "prob": 0.5, "magnitude_max": 10.0}
+    out: dict = {"magnitude": 10.0, "magnitude_std": 0.0, "num_layers": 2, "prob": 0.5}
+    out.update(magnitude_max=10.0, increasing=False)
     keys = {
         "m": "magnitude",
         "mstd": "magnitude_std",
@@ -74,11 +79,17 @@ def parse_rand_augment(policy: str) -> dict:
         "mmax": "magnitude_max",
     }
     for part in parts[1:]:
-        m = re.fullmatch(r"([a-z]+)([0-9.]+|inf)", part)
-        if m is None or m.group(1) not in keys | {"inc": 0, "w": 0}:
-            raise ConfigError(f"--aa {policy}: cannot parse {part!r}")
-        if m.group(1) in keys:
+        m = re.fullmatch(r"([a-z]+)(\d[0-9.]*)", part)
+        if m is None or m.group(1) not in (*keys, "inc"):
+            raise ConfigError(
+                f"--aa {policy}: {part!r} is not supported by the batched data path (--data-cache)"
+            )
+        if m.group(1) == "inc":
+            out["increasing"] = bool(int(float(m.group(2))))
+        else:
             out[keys[m.group(1)]] = float(m.group(2))
+    if out["magnitude_std"] > 100:  # timm: uniform in [0, magnitude]
+        out["magnitude_std"] = float("inf")
     out["num_layers"] = int(out["num_layers"])
     return out
 
@@ -176,20 +187,21 @@ class BatchRandAugment:
 
     def __call__(self, x: Tensor) -> Tensor:
         b = x.shape[0]
+        table = RAND_OPS if self.p["increasing"] else RAND_OPS_INC0
         for _ in range(self.p["num_layers"]):
-            op_idx = torch.randint(len(RAND_OPS), (b,))
+            op_idx = torch.randint(len(table), (b,))
             active = _rand(b) < self.p["prob"] if self.p["prob"] < 1.0 else torch.ones(b, dtype=torch.bool)
             mag, sign = self._levels(b)
-            names = [RAND_OPS[k] if on else None for k, on in zip(op_idx.tolist(), active.tolist())]
+            names = [table[k] if on else None for k, on in zip(op_idx.tolist(), active.tolist())]
             geo = [i for i, op in enumerate(names) if op in GEOMETRIC]
             if geo:  # all geometric ops of this layer in one warp
                 idx = torch.tensor(geo)
                 ops = [names[i] for i in geo]
                 dev_idx = idx.to(x.device)
                 x[dev_idx] = self.geometric(ops, x[dev_idx], mag[idx], sign[idx], self.fill, self.mode)
-            for op in set(names) - set(GEOMETRIC) - {None}:
-                sel = torch.tensor([i for i, o in enumerate(names) if o == op])
-                if len(sel):
+            for op in table:
+                sel = torch.tensor([i for i, o in enumerate(names) if o == op], dtype=torch.int64)
+                if len(sel) and op not in GEOMETRIC:
                     dev_sel = sel.to(x.device)
                     x[dev_sel] = self.apply(op, x[dev_sel], mag[sel], sign[sel])
         return x
@@ -216,13 +228,21 @@ class BatchRandAugment:
             bits = 4 - (mag * 4).long()
             mask = ((0xFF << (8 - bits)) & 0xFF).to(torch.uint8).to(dev).view(-1, 1, 1, 1)
             return x & mask
-        if op == "SolarizeIncreasing":  # invert pixels >= 256 - int(256 m)
-            thresh = (256 - (mag * 256).long()).to(dev).view(-1, 1, 1, 1)
+        if op == "Posterize":  # keep int(4 m) high bits
+            bits = (mag * 4).long()
+            mask = ((0xFF << (8 - bits)) & 0xFF).to(torch.uint8).to(dev).view(-1, 1, 1, 1)
+            return x & mask
+        if op in ("SolarizeIncreasing", "Solarize"):  # invert pixels >= 256 - int(256 m) (inc0: int(256 m))
+            level = (mag * 256).long().clamp(max=256)
+            thresh = (256 - level if op == "SolarizeIncreasing" else level).to(dev).view(-1, 1, 1, 1)
             return torch.where(x.to(torch.int16) >= thresh, 255 - x, x)
         if op == "SolarizeAdd":  # add int(110 m) to pixels < 128
             add = (mag * 110).long().clamp(max=110).to(torch.uint8).to(dev).view(-1, 1, 1, 1)
             return torch.where(x < 128, x + add, x)  # < 128 + 110: no uint8 overflow
-        factor = (1.0 + sign * mag * 0.9).clamp(min=0.1)  # timm's _enhance_increasing_level_to_arg
+        if op.endswith("Increasing"):  # timm's _enhance_increasing_level_to_arg
+            factor = (1.0 + sign * mag * 0.9).clamp(min=0.1)
+        else:  # _enhance_level_to_arg: 0.1 .. 1.9, no sign
+            factor = mag * 1.8 + 0.1
         return enhance(op, x.float(), factor).floor().to(torch.uint8)  # PIL truncates blends
 
 
