@@ -179,8 +179,6 @@ def build_cached_loaders(cfg: TrainConfig, data: DataBundle, device: torch.devic
     from deit.data.batch_aug import build_batch_transform
     from deit.data.cache import build_cache
 
-    train = build_cache(data.train, cfg.data_cache, device, cfg.workers)
-    val = build_cache(data.val, cfg.data_cache, device, cfg.workers)
     aa = None if cfg.aa in (None, "", "none") else cfg.aa
     train_tf = build_batch_transform(
         cfg.augment,
@@ -197,6 +195,8 @@ def build_cached_loaders(cfg: TrainConfig, data: DataBundle, device: torch.devic
         device=device,
     )
     val_tf = build_batch_transform(False, data.img_size, data.mean, data.std)
+    train = build_cache(data.train, cfg.data_cache, device, cfg.workers)  # after the options are checked
+    val = build_cache(data.val, cfg.data_cache, device, cfg.workers)
     return train, (val, val_tf), train_tf
 
 

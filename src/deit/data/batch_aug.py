@@ -254,8 +254,9 @@ def pad_crop(x: Tensor, padding: int = 4) -> Tensor:
     padded = F.pad(x, (padding, padding, padding, padding)).reshape(b, c, -1)
     oy = torch.randint(0, 2 * padding + 1, (b,))
     ox = torch.randint(0, 2 * padding + 1, (b,))
-    base = (torch.arange(h)[:, None] * wp + torch.arange(w)[None, :]).reshape(1, -1)  # [1, h*w]
-    idx = (base + (oy * wp + ox)[:, None]).to(x.device)[:, None, :].expand(b, c, h * w)
+    dev = x.device
+    base = (torch.arange(h, device=dev)[:, None] * wp + torch.arange(w, device=dev)[None, :]).reshape(1, -1)
+    idx = (base + (oy * wp + ox).to(dev)[:, None])[:, None, :].expand(b, c, h * w)
     return padded.gather(2, idx).reshape(b, c, h, w)
 
 
