@@ -524,7 +524,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--compile-backend", default="inductor")
     p.add_argument("--models", nargs="+", default=MODELS, help="inference models; the last one's MFU")
     p.add_argument("--compile-models", nargs="+", default=MODELS, help="models of the compiled part")
-    p.add_argument("--compile-reserve-s", type=float, default=45.0, help="time one compiled pair needs")
+    p.add_argument("--compile-reserve-s", type=float, default=60.0, help="time one compiled pair needs")
     p.add_argument("--train-student", default="deit_base_distilled_patch16_224")
     p.add_argument("--teacher", default="regnety_160", help="timm teacher of the train-step part")
     p.add_argument("--train-batch-size", type=int, default=128)

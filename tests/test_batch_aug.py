@@ -229,3 +229,20 @@ def test_device_cache_trains_with_distillation_and_mixup(tmp_path: Path) -> None
     assert res["metrics"]["samples"] == 360 and "dist_top1" in res["metrics"]
     with pytest.raises(ConfigError, match="RandAugment"):
         train(TrainConfig(**{**cfg.to_dict(), "aa": "original", "output": str(tmp_path / "r2")}))
+
+
+def test_large_image_pipeline_statistics_match_the_pil_path() -> None:
+    """ImageNet-style path: random-resized-crop of the cached 54-px squares (48 / 0.875) to 48 px, flip,
+    RandAugment, random erasing, against timm's create_transform on the same 54-px images."""
+    x = smooth_images(1024, seed=3, size=54)
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+    pil = build_transform(True, 48, IMAGENET_MEAN, IMAGENET_STD, small_image_policy="large")
+    ref = torch.stack([pil(img) for img in to_pil(x)])
+    ours = build_batch_transform(True, 48, IMAGENET_MEAN, IMAGENET_STD, small_image_policy="large")(x.clone())
+    assert ours.shape == ref.shape == (1024, 3, 48, 48)
+    assert (ours.mean((0, 2, 3)) - ref.mean((0, 2, 3))).abs().max() < 0.07
+    assert ((ours.std((0, 2, 3)) / ref.std((0, 2, 3))) - 1).abs().max() < 0.04
+    assert 0.9 < ours.mean((1, 2, 3)).std() / ref.mean((1, 2, 3)).std() < 1.1
+    assert 0.95 < ours.std((1, 2, 3)).mean() / ref.std((1, 2, 3)).mean() < 1.05
