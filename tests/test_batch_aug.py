@@ -246,3 +246,38 @@ def test_large_image_pipeline_statistics_match_the_pil_path() -> None:
     assert ((ours.std((0, 2, 3)) / ref.std((0, 2, 3))) - 1).abs().max() < 0.04
     assert 0.9 < ours.mean((1, 2, 3)).std() / ref.mean((1, 2, 3)).std() < 1.1
     assert 0.95 < ours.std((1, 2, 3)).mean() / ref.std((1, 2, 3)).mean() < 1.05
+
+
+@pytest.mark.slow
+def test_cached_path_resume_equals_uninterrupted_run(tmp_path: Path) -> None:
+    """Batched augmentation draws from the epoch-seeded RNGs: stop after epoch 1, resume, same weights."""
+    from safetensors.torch import load_file
+
+    def cfg(name: str, epochs: int, **kw: object) -> TrainConfig:
+        return TrainConfig(
+            data="digits",
+            model="deit_nano_distilled_patch4_16",
+            img_size=16,
+            batch_size=64,
+            workers=0,
+            epochs=epochs,
+            warmup_epochs=0,
+            sched="constant",
+            max_steps_per_epoch=3,
+            aa="rand-m9-mstd0.5-inc1",
+            teacher_model="tiny_cnn",
+            distillation_type="hard",
+            data_cache="memory",
+            output=str(tmp_path / name),
+            log_interval=1000,
+            **kw,
+        )
+
+    train(cfg("straight", 2))
+    train(cfg("split", 1))
+    train(cfg("split", 2, resume="auto"))
+    a, b = (
+        load_file(str(tmp_path / "straight" / "model.safetensors")),
+        load_file(str(tmp_path / "split" / "model.safetensors")),
+    )
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
