@@ -1,6 +1,6 @@
 PY ?= python
 
-.PHONY: install test test-fast lint format bench demo
+.PHONY: install test test-fast lint format bench gpu-check demo
 
 install:
 	$(PY) -m pip install -e ".[test]"
@@ -22,6 +22,10 @@ format:
 bench:           ## CPU benchmarks; results go to benchmarks/RESULTS.md by hand, with the command
 	$(PY) benchmarks/inference.py
 	$(PY) benchmarks/train_step.py
+	$(PY) benchmarks/data_path.py
+
+gpu-check:       ## one-shot device check (<= 8 min on one H100/H200); results in DIR/gpu_check.md
+	$(PY) benchmarks/gpu_check.py --out runs/gpu_check
 
 demo:
 	deit demo

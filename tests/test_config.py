@@ -554,6 +554,7 @@ VALID = {  # value ranges from the paper / timm semantics, written independently
     "decay_epochs": _floats(0.1, 100),
     "decay_rate": _floats(0.01, 1),
     "aa": st.sampled_from([None, "rand-m9-mstd0.5-inc1", "none", "v0"]),
+    "data_cache": st.sampled_from(["none", "memory", "device"]),
     "train_interpolation": st.sampled_from(["bicubic", "bilinear", "random"]),
     "remode": st.sampled_from(["pixel", "rand", "const"]),
     "cutmix_minmax": st.none() | st.tuples(_floats(0, 0.5), _floats(0.51, 1)),

@@ -84,6 +84,12 @@ class TrainConfig:
         "--workers",
     )
     pin_mem: bool = _opt(True, "pin host memory in the data loaders")
+    data_cache: str = _opt(
+        "none",
+        "decode the dataset once into a uint8 tensor and augment whole batches on the training device: "
+        "memory (tensor in host memory) or device (on the training device too); for data that fits",
+        choices=["none", "memory", "device"],
+    )
     img_size: int | None = _opt(None, "input image size (default: the model's)", "--img-size", "--input-size")
     mean: tuple[float, float, float] | None = _opt(
         None, "student input mean per channel R G B (default: ImageNet's)"

@@ -169,10 +169,20 @@ def build_data(cfg: TrainConfig, world_size: int = 1) -> DataBundle:
     if not cfg.img_size and not is_deit_model(cfg.model) and len(train):
         img_size = default_img_size(cfg, train[0][0])
     eval_tf = build_transform(False, img_size, mean, std, crop_pct=cfg.crop_pct)
+    if cfg.data_cache != "none":  # datasets yield uint8 tensors, decoded once; augmentation is batched
+        from torchvision import transforms as T
+
+        from deit.data.cache import cache_size, cache_transform
+
+        eval_tf = T.Compose([*eval_tf.transforms[:-2], T.PILToTensor()])  # no ToTensor/Normalize
     val = build_dataset(cfg.data, "val", eval_tf, img_size=img_size, **common)
     stats = DataStats.of(train, img_size)
     cfg, choices, warnings = resolve_recipe(cfg, stats, world_size, transformer=is_deit_model(cfg.model))
-    set_transform(train, train_transform(cfg, img_size, mean, std))
+    if cfg.data_cache != "none":
+        train_tf = cache_transform(cache_size(img_size), cfg.train_interpolation) if cfg.augment else eval_tf
+    else:
+        train_tf = train_transform(cfg, img_size, mean, std)
+    set_transform(train, train_tf)
     classes = list(train.classes)
     if len(train) < cfg.batch_size:
         raise DataError(
@@ -182,6 +192,32 @@ def build_data(cfg: TrainConfig, world_size: int = 1) -> DataBundle:
     if cfg.num_classes is not None and cfg.num_classes != len(classes):
         raise ConfigError(f"--num-classes {cfg.num_classes} but --data {cfg.data} has {len(classes)} classes")
     return DataBundle(train, val, classes, img_size, tuple(mean), tuple(std), cfg, choices, warnings)
+
+
+def build_cached_loaders(cfg: TrainConfig, data: DataBundle, device: torch.device) -> tuple[Any, Any, Any]:
+    """``--data-cache``: (train cache, val loader, batched train transform) for ``data`` built by build_data."""
+    from deit.data.batch_aug import build_batch_transform
+    from deit.data.cache import build_cache
+
+    aa = None if cfg.aa in (None, "", "none") else cfg.aa
+    train_tf = build_batch_transform(
+        cfg.augment,
+        data.img_size,
+        data.mean,
+        data.std,
+        auto_augment=aa,
+        interpolation=cfg.train_interpolation,
+        reprob=cfg.reprob,
+        remode=cfg.remode,
+        recount=cfg.recount,
+        color_jitter_strength=cfg.color_jitter,
+        hflip_prob=cfg.hflip,
+        device=device,
+    )
+    val_tf = build_batch_transform(False, data.img_size, data.mean, data.std)
+    train = build_cache(data.train, cfg.data_cache, device, cfg.workers)  # after the options are checked
+    val = build_cache(data.val, cfg.data_cache, device, cfg.workers)
+    return train, (val, val_tf), train_tf
 
 
 def build_batch_mixup(cfg: TrainConfig, num_classes: int) -> OddBatchMixup | None:
@@ -454,7 +490,16 @@ class Trainer:
         val_sampler = DistributedEvalSampler(
             data.val, world if cfg.dist_eval else 1, rank if cfg.dist_eval else 0
         )
-        self.val_loader = _loader(data.val, val_sampler, cfg, device, drop_last=False)
+        self.cache = None
+        if cfg.data_cache != "none":
+            from deit.data.cache import CachedLoader
+
+            self.cache, (val_cache, val_tf), self.batch_tf = build_cached_loaders(cfg, data, device)
+            self.val_loader: Any = CachedLoader(
+                val_cache, list(iter(val_sampler)), cfg.batch_size, val_tf, device, drop_last=False
+            )
+        else:
+            self.val_loader = _loader(data.val, val_sampler, cfg, device, drop_last=False)
         n_batches = len(self.train_sampler) // cfg.batch_size
         if n_batches == 0:
             raise DataError(
@@ -649,11 +694,15 @@ class Trainer:
         ckpt.save_checkpoint(state, self.run.last)
 
     # ------------------------------------------------------------------ loop
-    def train_loader(self, epoch: int, start_step: int) -> DataLoader | list:
+    def train_loader(self, epoch: int, start_step: int) -> Any:
         if start_step >= self.steps_per_epoch:  # stopped after the epoch's last step: nothing left
             return []
         self.train_sampler.set_epoch(epoch)
         indices = list(iter(self.train_sampler))[start_step * self.cfg.batch_size :]
+        if self.cache is not None:  # batched augmentation on the device; draws from the epoch-seeded RNGs
+            from deit.data.cache import CachedLoader
+
+            return CachedLoader(self.cache, indices, self.cfg.batch_size, self.batch_tf, self.device)
         g = torch.Generator().manual_seed(epoch_seed(self.cfg, epoch, self.dist.rank))
         return _loader(self.data.train, indices, self.cfg, self.device, drop_last=True, generator=g)
 
