@@ -185,7 +185,8 @@ def curve(tmp_path: Path, cache: str) -> list[dict]:
         epochs=4,
         warmup_epochs=0,
         lr=1e-2,
-        lr_scale=False,
+        aa="rand-m9-mstd0.5-inc1",  # the paper's augmentation on both paths (Table 9)
+        reprob=0.25,
         hflip=0.0,
         mixup=0.0,
         cutmix=0.0,

@@ -591,8 +591,8 @@ def _argv(values: dict) -> list[str]:
     argv: list[str] = []
     for name, value in values.items():
         flag = FLAGS[name][-1]
-        if (name in TUPLES or name == "aa") and value is None:
-            continue  # nargs=2 or 3 / 'none' is a value of --aa: left at its default (None)
+        if (name in TUPLES or name in ("aa", "repeated_aug")) and value is None:
+            continue  # nargs=2 or 3, a bool flag, or --aa (where none is a value): left at its default (None)
         if isinstance(value, bool):
             argv.append(flag if value else "--no-" + flag[2:])
         elif isinstance(value, tuple):

@@ -248,7 +248,7 @@ EXACT = dict(augment=False, mixup=0.0, cutmix=0.0, drop_path=0.0, reprob=0.0, ep
 
 
 def test_accumulation_2_x_batch_16_equals_batch_32(tmp_path: Path) -> None:
-    fast = dict(EXACT, eval_interval=2)  # one evaluation, at the end
+    fast = dict(EXACT, eval_interval=2, lr_base=5e-4)  # one evaluation, at the end; lr from the global batch
     one = Trainer(tiny(tmp_path, "b32", batch_size=32, max_steps_per_epoch=2, **fast))
     two = Trainer(tiny(tmp_path, "b16x2", batch_size=16, accum_steps=2, max_steps_per_epoch=4, **fast))
     assert one.schedule.base_lr == two.schedule.base_lr

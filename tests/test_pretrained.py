@@ -60,7 +60,7 @@ def tiny(tmp_path: Path, **overrides: object) -> TrainConfig:
 def test_starting_weight_options_are_validated(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="--finetune 'w.pth' and --pretrained both"):
         validate(tiny(tmp_path, pretrained=True, finetune="w.pth"))
-    with pytest.raises(ConfigError, match="^--pretrained is needed: this recipe fine-tunes"):
+    with pytest.raises(ConfigError, match="^--pretrained or --finetune is required: this recipe fine-tunes"):
         validate(tiny(tmp_path, needs_weights=True))
     assert validate(tiny(tmp_path, needs_weights=True, pretrained=True)).pretrained
     with pytest.raises(ConfigError, match="^--teacher-pretrained needs --distillation-type"):

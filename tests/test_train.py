@@ -153,6 +153,7 @@ def test_distilled_student_without_teacher_trains_both_heads(tmp_path: Path) -> 
 
 def test_lr_scaling_and_recipe_defaults(tmp_path: Path) -> None:
     cfg = TrainConfig(
+        recipe="paper",
         data="digits",
         model="deit_nano_patch4_16",
         img_size=16,

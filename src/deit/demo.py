@@ -58,7 +58,7 @@ class DemoSettings:
     teacher_epochs: int = 30
     student_epochs: int = 50
     batch_size: int = 32
-    teacher_lr: float = 0.04  # lr for a global batch of 512, scaled linearly (x 32/512) as by deit train
+    teacher_lr: float = 0.04  # --lr-base: for a global batch of 512, scaled linearly (x 32/512)
     student_lr: float = 0.016
     warmup_epochs: int = 5
     smoothing: float = 0.1
@@ -103,6 +103,7 @@ def build_configs(
         warmup_epochs=s.warmup_epochs,
         smoothing=s.smoothing,
         aa="none",
+        drop_path=s.drop_path,
         hflip=s.hflip,
         color_jitter=s.color_jitter,
         reprob=s.reprob,
@@ -117,7 +118,7 @@ def build_configs(
     student = dict(
         common,
         epochs=s.student_epochs,
-        lr=s.student_lr,
+        lr_base=s.student_lr,
         drop_path=s.drop_path,
         mixup=s.student_mixup,
         cutmix=s.student_cutmix,
@@ -129,7 +130,7 @@ def build_configs(
                 common,
                 model=s.teacher,
                 epochs=s.teacher_epochs,
-                lr=s.teacher_lr,
+                lr_base=s.teacher_lr,
                 warmup_epochs=min(s.warmup_epochs, s.teacher_epochs),
             )
         ),

@@ -2,7 +2,7 @@
 
     deit eval --checkpoint runs/deit/best.pt --data /imagenet
     deit eval --checkpoint runs/deit --data digits --teacher runs/teacher/best.pt --json
-    deit eval --checkpoint deit_small_distilled_patch16_224-649709d9.pth --model deit_small_distilled_patch16_224 \
+    deit eval --checkpoint deit_small_distilled_patch16_224-649709d9.pth --model deit_small_distilled_patch16_224 \\
         --data /imagenet          # official / timm weights: name the architecture (or let it be inferred)
     deit eval --pretrained --model deit_small_patch16_224 --data /imagenet   # released weights, downloaded
     deit eval --checkpoint hf_folder/ --data /imagenet   # a transformers DeiT/ViT folder
