@@ -177,7 +177,8 @@ def build_data(cfg: TrainConfig, world_size: int = 1) -> DataBundle:
         eval_tf = T.Compose([*eval_tf.transforms[:-2], T.PILToTensor()])  # no ToTensor/Normalize
     val = build_dataset(cfg.data, "val", eval_tf, img_size=img_size, **common)
     stats = DataStats.of(train, img_size)
-    cfg, choices, warnings = resolve_recipe(cfg, stats, world_size, transformer=is_deit_model(cfg.model))
+    depth = MODEL_CONFIGS[cfg.model]["depth"] if is_deit_model(cfg.model) else None
+    cfg, choices, warnings = resolve_recipe(cfg, stats, world_size, depth)
     if cfg.data_cache != "none":
         train_tf = cache_transform(cache_size(img_size), cfg.train_interpolation) if cfg.augment else eval_tf
     else:
@@ -749,7 +750,7 @@ class Trainer:
                 if (epoch + 1) % cfg.eval_interval == 0 or last_epoch:
                     metrics = self.evaluate()
                     record.update({f"val_{k}": v for k, v in metrics.items()})
-                    is_best = metrics["top1"] > self.best_top1
+                    is_best = metrics["top1"] >= self.best_top1  # ties: the later, longer-trained weights
                     self.best_top1 = max(self.best_top1, metrics["top1"])
                     log.info(
                         "epoch %d/%d: loss %.4f | val top1 %.2f%% (best %.2f%%)%s | %.0f img/s",
