@@ -195,6 +195,8 @@ def convergence(run_dir: Path) -> dict:
     """Epochs, validation top-1 per evaluated epoch, best and last, from the run's metrics.jsonl."""
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
     curve = [(r["epoch"], r["val_top1"]) for r in rows if "val_top1" in r]
+    if not curve:
+        raise SystemExit(f"data_efficiency: {run_dir}/metrics.jsonl has no validation score")
     best = max(v for _, v in curve)
     return {
         "epochs": rows[-1]["epoch"],
@@ -243,6 +245,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     eval_data = Path(a.eval_data).resolve() if a.eval_data else None
+    if eval_data is not None and not eval_data.is_dir():
+        print(
+            f"data_efficiency: --eval-data {a.eval_data} is not a folder; nothing was run.", file=sys.stderr
+        )
+        return 2
     b = dict(BUDGETS[a.budget], seeds=a.seeds or BUDGETS[a.budget]["seeds"])
     threads = a.threads if a.threads is not None else (None if gpu else 1)
     if threads is not None:
