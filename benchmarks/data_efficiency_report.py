@@ -10,6 +10,7 @@ from pathlib import Path
 import reproduce_cifar10 as rc
 
 STUDENTS = ("none", "soft", "hard", "control")
+DISTILLED = ("soft", "hard")
 LABELS = {
     "teacher": "CNN teacher",
     "none": "DeiT, no distillation",
@@ -86,7 +87,7 @@ def checks(per_n: dict, budget: dict) -> dict:
     from data_efficiency import n_label
 
     small = per_n[n_label(budget["ns"][0])]
-    best = max(DISTILLED_FUSED, key=lambda m: small["gain_vs_none"][m]["diff"])
+    best = max(DISTILLED, key=lambda m: small["gain_vs_none"][m]["diff"])
     g = small["gain_vs_none"][best]
     se_ok = not math.isnan(g["se"]) and g["diff"] > 2 * g["se"]
     hard_cos = small["hard"].get("token_cosine_mean", [])
@@ -102,9 +103,6 @@ def checks(per_n: dict, budget: dict) -> dict:
         ),
         "hard_cosine_rises_below_1": bool(hard_cos and hard_cos[-1] > hard_cos[0] and max(hard_cos) < 1.0),
     }
-
-
-DISTILLED_FUSED = ("soft", "hard")
 
 
 def _ms(xs: list[float], digits: int = 1) -> str:
@@ -133,12 +131,12 @@ def markdown(r: dict) -> str:
     ]
     for nl, s in pn.items():
         cells = [f"{s['teacher_top1']:.1f}"] + [_ms(s[m]["val_top1"]) for m in STUDENTS]
-        cells += [_gain(s["gain_vs_none"][m]) for m in DISTILLED_FUSED]
+        cells += [_gain(s["gain_vs_none"][m]) for m in DISTILLED]
         lines.append(f"| {nl} | " + " | ".join(cells) + " |")
     lines += ["", "**Heads** (top-1 %)", "", "| images/class | soft cls | soft dist | soft fused | hard cls | "
               "hard dist | hard fused |", "|---:|" + "---:|" * 6]  # fmt: skip
     for nl, s in pn.items():
-        cells = [_ms(s[m][h]) for m in DISTILLED_FUSED for h in ("cls", "dist", "val_top1")]
+        cells = [_ms(s[m][h]) for m in DISTILLED for h in ("cls", "dist", "val_top1")]
         lines.append(f"| {nl} | " + " | ".join(cells) + " |")
     lines += ["", "**Convergence**: epochs, final train top-1 (clean images of the run's own subset), last − best "
               "validation top-1 during training (0 = still at its best at the end)", "",
@@ -202,9 +200,11 @@ def plot(r: dict, out: Path) -> None:
             xs, [u - v for u, v in zip(mean, std)], [u + v for u, v in zip(mean, std)], color=color, alpha=0.2
         )
     ax.set_xscale("log")
+    ax.set_xticks(xs, [str(x) for x in xs])
+    ax.minorticks_off()
     ax.set_xlabel("training images per class (log scale)")
     ax.set_ylabel("validation top-1 (%)")
-    ax.set_title(f"CIFAR-10 data efficiency ({r['budget']})")
+    ax.set_title(f"data efficiency ({r['budget']} budget)")
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out / "curve.png", dpi=120)
