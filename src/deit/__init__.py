@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from deit.models.factory import create_model
     from deit.models.loading import load_model, load_model_and_meta
-    from deit.models.registry import create_model, list_models
+    from deit.models.registry import list_models
 
 _LAZY = {
-    "create_model": "deit.models.registry",
+    "create_model": "deit.models.factory",
     "list_models": "deit.models.registry",
     "load_model": "deit.models.loading",
     "load_model_and_meta": "deit.models.loading",

@@ -84,11 +84,6 @@ def broadcast_object(obj: Any, src: int = 0) -> Any:
     return obj
 
 
-def barrier() -> None:
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
-
-
 def cleanup() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()

@@ -50,7 +50,7 @@ from deit.errors import CheckpointError, ConfigError, DataError, DeiTError, NonF
 from deit.losses import DistillationLoss, build_base_criterion
 from deit.models import MODEL_CONFIGS, is_deit_model
 from deit.models.hf import is_hf_folder
-from deit.models.weights import load_weights
+from deit.models.loading import load_weights
 from deit.optim import LRSchedule, ModelEma, build_optimizer
 from deit.plots import plot_curves, write_csv
 from deit.progress import is_interactive
