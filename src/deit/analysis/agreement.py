@@ -13,12 +13,8 @@ import torch
 from torch import Tensor, nn
 
 from deit.errors import DataError, ModelError
+from deit.models.weights import unwrap_model
 from deit.progress import progress
-
-
-def _unwrap(model: nn.Module) -> nn.Module:
-    net = getattr(model, "module", model)
-    return getattr(net, "_orig_mod", net)
 
 
 class Renormalised(nn.Module):
@@ -34,7 +30,7 @@ class Renormalised(nn.Module):
     ) -> None:
         super().__init__()
         self.inner = model
-        self.head_dist = getattr(_unwrap(model), "head_dist", None)
+        self.head_dist = getattr(unwrap_model(model), "head_dist", None)
         view = (1, -1, 1, 1)
         m, s = torch.tensor(mean).view(view), torch.tensor(std).view(view)
         mm, ms = torch.tensor(model_mean).view(view), torch.tensor(model_std).view(view)
@@ -45,7 +41,7 @@ class Renormalised(nn.Module):
         return self.inner(x * self.scale + self.shift)
 
     def forward_heads(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
-        return _unwrap(self.inner).forward_heads(x * self.scale + self.shift)
+        return unwrap_model(self.inner).forward_heads(x * self.scale + self.shift)
 
 
 def model_outputs(name: str, model: nn.Module) -> dict[str, Callable[[Tensor], Tensor]]:
@@ -54,7 +50,7 @@ def model_outputs(name: str, model: nn.Module) -> dict[str, Callable[[Tensor], T
     Puts ``model`` in eval mode (no dropout / stochastic depth while collecting predictions).
     """
     model.eval()
-    net = _unwrap(model)
+    net = unwrap_model(model)
     if getattr(net, "head_dist", None) is not None and hasattr(net, "forward_heads"):
         cache: list[tuple[Tensor, Tensor, Tensor]] = []  # (input, cls, dist) of the last batch
 

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from deit.analysis.timing import time_interleaved
 from deit.errors import ConfigError, ModelError
+from deit.models.weights import unwrap_model
 
 FLOPS_CONVENTION = "FLOPs = 2 x MACs (multiply-add = 2 FLOPs); train = 3 x forward + teacher forward"
 
@@ -45,16 +46,11 @@ class BenchResult:
         return asdict(self)
 
 
-def _unwrap(model: nn.Module) -> nn.Module:
-    net = getattr(model, "module", model)
-    return getattr(net, "_orig_mod", net)
-
-
 def forward_flops(model: nn.Module, example: Tensor) -> float:
     """Forward FLOPs per image: 2 x ``macs_per_image`` for a DeiT, else ``FlopCounterMode`` on ``example``."""
     from deit.models import DeiT, macs_per_image
 
-    net = _unwrap(model)
+    net = unwrap_model(model)
     if isinstance(net, DeiT):
         return 2.0 * macs_per_image(net)
     from torch.utils.flop_counter import FlopCounterMode
@@ -88,7 +84,7 @@ def make_step(
     compile_model: bool = False,
 ) -> Callable[[], object]:
     """A zero-argument callable running one inference batch or one training step (fwd + bwd + AdamW)."""
-    net = _unwrap(model)
+    net = unwrap_model(model)
     fn_model = torch.compile(model) if compile_model else model
     if mode == "infer":
         model.eval()
@@ -168,7 +164,7 @@ def build_timm_twin(model: nn.Module, name: str, num_classes: int, img_size: int
     try:
         return timm.create_model(bare, pretrained=False, num_classes=num_classes, img_size=img_size)
     except (RuntimeError, TypeError, ValueError) as exc:  # unknown name or no img_size argument
-        net = _unwrap(model)
+        net = unwrap_model(model)
         from deit.models import DeiT
 
         if not isinstance(net, DeiT):

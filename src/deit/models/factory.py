@@ -24,7 +24,7 @@ from deit.models import hub
 from deit.models.cnn import CNN_MODELS
 from deit.models.hf import load_hf_folder
 from deit.models.registry import list_models, model_kwargs
-from deit.models.vit import DeiT
+from deit.models.vit import IMAGENET_MEAN, IMAGENET_STD, DeiT
 from deit.models.weights import fit_weights, unwrap_state_dict
 
 log = logging.getLogger("deit.models")
@@ -37,8 +37,6 @@ _PREFIX_ALIASES = {
     "torchvision": "torchvision",
     "tv": "torchvision",
 }
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors")
 
 

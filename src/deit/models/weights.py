@@ -178,3 +178,15 @@ def fit_weights(
         raise CheckpointError(f"{source} does not fit {type(model).__name__}: " + " | ".join(problems))
     model.load_state_dict(sd, strict=False)
     return dropped
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The plain module under DDP (``.module``) and ``torch.compile`` (``._orig_mod``) wrappers, whose
+    state-dict keys carry no ``module.``/``_orig_mod.`` prefix."""
+    while True:
+        if isinstance(model, nn.parallel.DistributedDataParallel):
+            model = model.module
+        elif isinstance(getattr(model, "_orig_mod", None), nn.Module):
+            model = model._orig_mod
+        else:
+            return model
