@@ -26,7 +26,6 @@ from deit.config.files import (
 from deit.config.flags import add_train_arguments, config_from_args
 from deit.config.validation import RULES, check_starting_weights, validate
 
-
 __all__ = [
     "RECIPES_DIR",
     "RECIPE_CHOICES",
