@@ -24,6 +24,8 @@ from torch import Tensor, nn
 
 from deit.analysis.timing import time_interleaved
 from deit.errors import ConfigError, ModelError
+from deit.losses import DistillationLoss, build_base_criterion
+from deit.models.vit import DeiT, macs_per_image
 from deit.models.weights import unwrap_model
 
 FLOPS_CONVENTION = "FLOPs = 2 x MACs (multiply-add = 2 FLOPs); train = 3 x forward + teacher forward"
@@ -48,8 +50,6 @@ class BenchResult:
 
 def forward_flops(model: nn.Module, example: Tensor) -> float:
     """Forward FLOPs per image: 2 x ``macs_per_image`` for a DeiT, else ``FlopCounterMode`` on ``example``."""
-    from deit.models import DeiT, macs_per_image
-
     net = unwrap_model(model)
     if isinstance(net, DeiT):
         return 2.0 * macs_per_image(net)
@@ -96,8 +96,6 @@ def make_step(
         return infer
     if mode != "train":
         raise ConfigError(f"--mode must be 'infer' or 'train', got {mode!r}")
-    from deit.losses import DistillationLoss, build_base_criterion
-
     distilled = getattr(net, "head_dist", None) is not None
     if hasattr(net, "set_distilled_training"):  # timm's distilled DeiT returns both heads only when asked
         net.set_distilled_training(True)
@@ -165,8 +163,6 @@ def build_timm_twin(model: nn.Module, name: str, num_classes: int, img_size: int
         return timm.create_model(bare, pretrained=False, num_classes=num_classes, img_size=img_size)
     except (RuntimeError, TypeError, ValueError) as exc:  # unknown name or no img_size argument
         net = unwrap_model(model)
-        from deit.models import DeiT
-
         if not isinstance(net, DeiT):
             raise ModelError(f"--compare timm: timm cannot build {bare!r} ({exc})") from exc
     from timm.models.deit import VisionTransformerDistilled
