@@ -44,6 +44,12 @@ def _stats_tensor(values: Sequence[float], what: str) -> Tensor:
     return t.view(1, -1, 1, 1)
 
 
+def renormalise(x: Tensor, mean: Tensor, std: Tensor, target_mean: Tensor, target_std: Tensor) -> Tensor:
+    """Images normalised with ``mean``/``std`` -> the same images normalised with ``target_mean``/
+    ``target_std`` (per-channel ``[1, C, 1, 1]`` tensors): the one re-normalisation of teacher and analysis."""
+    return (x * std + mean - target_mean) / target_std
+
+
 class TeacherWrapper(nn.Module):
     """A frozen teacher: always in eval mode, no gradients, optional input re-normalisation.
 
@@ -107,7 +113,7 @@ class TeacherWrapper(nn.Module):
         """Student-normalised images -> teacher-normalised images (identity if the statistics match)."""
         if not self.renormalize:
             return x
-        return (x * self.student_std + self.student_mean - self.teacher_mean) / self.teacher_std
+        return renormalise(x, self.student_mean, self.student_std, self.teacher_mean, self.teacher_std)
 
     def forward(self, x: Tensor) -> Tensor:
         with torch.no_grad():
@@ -320,4 +326,5 @@ __all__ = [
     "build_from_spec",
     "build_teacher",
     "check_model_name",
+    "renormalise",
 ]

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from deit.errors import DataError, ModelError
 from deit.models.weights import unwrap_model
 from deit.progress import progress
+from deit.teacher import renormalise
 
 
 class Renormalised(nn.Module):
@@ -31,17 +32,22 @@ class Renormalised(nn.Module):
         super().__init__()
         self.inner = model
         self.head_dist = getattr(unwrap_model(model), "head_dist", None)
-        view = (1, -1, 1, 1)
-        m, s = torch.tensor(mean).view(view), torch.tensor(std).view(view)
-        mm, ms = torch.tensor(model_mean).view(view), torch.tensor(model_std).view(view)
-        self.register_buffer("scale", s / ms)  # (x * s + m - mm) / ms
-        self.register_buffer("shift", (m - mm) / ms)
+        for name, values in (
+            ("mean", mean),
+            ("std", std),
+            ("model_mean", model_mean),
+            ("model_std", model_std),
+        ):
+            self.register_buffer(name, torch.tensor(values, dtype=torch.float32).view(1, -1, 1, 1))
+
+    def _convert(self, x: Tensor) -> Tensor:
+        return renormalise(x, self.mean, self.std, self.model_mean, self.model_std)
 
     def forward(self, x: Tensor) -> Tensor | tuple[Tensor, Tensor]:
-        return self.inner(x * self.scale + self.shift)
+        return self.inner(self._convert(x))
 
     def forward_heads(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
-        return unwrap_model(self.inner).forward_heads(x * self.scale + self.shift)
+        return unwrap_model(self.inner).forward_heads(self._convert(x))
 
 
 def model_outputs(name: str, model: nn.Module) -> dict[str, Callable[[Tensor], Tensor]]:
