@@ -14,14 +14,19 @@ import torch
 torch.set_num_threads(1)
 
 
+# The "deit" logger as the suite starts: restored after every test, also after a module-scoped fixture that
+# trained in-process (the per-test fixture would otherwise record, and keep, that fixture's settings).
+_DEIT_LOGGER = logging.getLogger("deit")
+_BASELINE = (list(_DEIT_LOGGER.handlers), _DEIT_LOGGER.level, _DEIT_LOGGER.propagate)
+
+
 @pytest.fixture(autouse=True)
 def _restore_deit_logger() -> Iterator[None]:
-    logger = logging.getLogger("deit")
-    handlers, level, propagate = list(logger.handlers), logger.level, logger.propagate
     yield
-    for handler in logger.handlers:
+    handlers, level, propagate = _BASELINE
+    for handler in _DEIT_LOGGER.handlers:
         if handler not in handlers:
             handler.close()
-    logger.handlers[:] = handlers
-    logger.setLevel(level)
-    logger.propagate = propagate
+    _DEIT_LOGGER.handlers[:] = handlers
+    _DEIT_LOGGER.setLevel(level)
+    _DEIT_LOGGER.propagate = propagate
