@@ -8,6 +8,7 @@ the target only once complete (fsync + ``os.replace``), so a crash never leaves 
 from __future__ import annotations
 
 import errno
+import importlib
 import json
 import logging
 import os
@@ -25,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from deit.errors import CheckpointError, UnsafeCheckpointError
+from deit.errors import CheckpointError, DataError, UnsafeCheckpointError
 
 logger = logging.getLogger("deit.io")
 
@@ -273,3 +274,49 @@ def json_default(value: Any) -> Any:
     if isinstance(value, (torch.dtype, torch.device)):
         return str(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+# ------------------------------------------------------------------------------- plain-data pickles
+_NUMPY_ALLOWED = {
+    ("multiarray", "_reconstruct"),
+    ("multiarray", "scalar"),
+    ("numeric", "_frombuffer"),
+}
+_BUILTINS_ALLOWED = {"bytes", "bytearray", "set", "frozenset", "list", "dict", "tuple", "str", "int", "float"}
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """Only plain containers, bytes/str and numpy arrays; any other global is refused (no code runs)."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module in ("builtins", "__builtin__") and name in _BUILTINS_ALLOWED:
+            return getattr(importlib.import_module("builtins"), name)
+        if module == "_codecs" and name == "encode":  # how protocol-2 pickles store bytes
+            import _codecs
+
+            return _codecs.encode
+        if module == "numpy" and name in ("ndarray", "dtype"):
+            return getattr(np, name)
+        for prefix in ("numpy._core.", "numpy.core."):
+            if module.startswith(prefix) and (module[len(prefix) :], name) in _NUMPY_ALLOWED:
+                sub = module[len(prefix) :]
+                try:
+                    mod = importlib.import_module(f"numpy._core.{sub}")
+                except ImportError:  # numpy < 2
+                    mod = importlib.import_module(f"numpy.core.{sub}")
+                return getattr(mod, name)
+        raise pickle.UnpicklingError(f"global '{module}.{name}' is not allowed")
+
+
+def safe_unpickle(path: str | Path) -> Any:
+    """Unpickle a data file allowing only containers and numpy arrays; DataError naming the file otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"missing file: {path}")
+    try:
+        with open(path, "rb") as f:
+            return _RestrictedUnpickler(f, encoding="latin1").load()
+    except pickle.UnpicklingError as exc:
+        raise DataError(f"refusing to unpickle {path}: {exc} (only plain data and numpy arrays)") from exc
+    except Exception as exc:  # truncated / not a pickle
+        raise DataError(f"cannot read pickle {path}: {type(exc).__name__}: {exc}") from exc
