@@ -69,7 +69,8 @@ def test_transfer_with_distillation_end_to_end(releases: dict, tmp_path: Path, c
     rc = main(["train", "-c", "transfer", "--data", data, "--model", STUDENT, "--teacher", "tiny_cnn", *FAST])
     assert rc == 2
     assert re.search(
-        r"--pretrained or --finetune is required: this recipe fine-tunes pretrained weights", capsys.readouterr().err
+        r"--pretrained or --finetune is required: this recipe fine-tunes pretrained weights",
+        capsys.readouterr().err,
     )
     # 1. the CNN teacher: released weights, fine-tuned on the user's classes (new head), no distillation
     argv = ["train", "-c", "transfer", "--data", data, "--model", "tiny_cnn", "--pretrained"]

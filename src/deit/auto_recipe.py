@@ -7,7 +7,7 @@ the model trains to chance. ``auto`` keeps the paper's recipe where the data is 
 each setting where it is not; ``paper`` is Table 9 exactly. Every flag the user gives (or a ``-c`` recipe
 sets) wins over both. The rules and the validation numbers behind them are in ``docs/RECIPES.md``.
 
-    cfg, choices = resolve_recipe(cfg, DataStats.of(train_set, img_size), world_size=1)
+    cfg, choices, warnings = resolve_recipe(cfg, DataStats.of(train_set, img_size), world_size=1, depth=12)
     print(format_recipe(cfg, choices))
 """
 
@@ -36,11 +36,12 @@ RECIPE_FIELDS = (*PAPER, "lr")
 
 # auto: the numbers each rule is built from (evidence in docs/RECIPES.md)
 IMAGENET_SCALE = 200_000  # training images from which the paper's recipe is used unchanged
-MIN_STEPS = 3_000  # optimizer steps a from-scratch run needs on small data before accuracy stops rising
+MEDIUM_SCALE = 10_000  # from here on the paper's 300 epochs and RandAugment m9; below, smaller settings
+SMALL_MIN_EPOCHS = 100
+MIN_STEPS = {"transformer": 1_500, "cnn": 800}  # optimizer steps before validation accuracy stops rising
 MAX_EPOCHS_SMALL = 1_000  # epoch cap for tiny data sets (the run stays short: few images per epoch)
 WARMUP_FRACTION = 0.05  # warm-up as a share of the run, never more than the paper's 5 epochs
-TRANSFORMER_LR = 1e-3  # AdamW lr for a from-scratch transformer at batch 128 on small data
-CNN_LR = 2e-3  # AdamW lr for a from-scratch convnet at batch 128
+LR = {"transformer": 1e-3, "cnn": 2e-3}  # AdamW at any batch up to 1024 (Table 9: 1e-3 at 1024)
 FEW_IMAGES_PER_CLASS = 500  # below this a transformer from scratch generalises poorly without a teacher
 
 
@@ -77,83 +78,77 @@ def _pow2_floor(x: float) -> int:
     return 1 << max(0, int(math.floor(math.log2(max(1.0, x)))))
 
 
-def _auto(cfg: TrainConfig, stats: DataStats, world: int, transformer: bool) -> dict[str, tuple[Any, str]]:
+def _auto(cfg: TrainConfig, stats: DataStats, world: int, depth: int | None) -> dict[str, tuple[Any, str]]:
     """(value, reason) for every recipe field under ``auto``; the caller keeps the user's values."""
     n, size = stats.num_images, stats.img_size
-    small_img = size <= 64
+    kind = "cnn" if depth is None else "transformer"
+    pretrained = bool(cfg.finetune or cfg.pretrained)
     if n >= IMAGENET_SCALE:
         out = {k: (v, "Table 9: ImageNet-scale data") for k, v in PAPER.items()}
         batch = cfg.batch_size or PAPER["batch_size"]
-        lr = PAPER_LR_BASE * batch * world * cfg.accum_steps / PAPER_LR_BASE_SIZE
-        out["lr"] = (lr, f"Table 9: 5e-4 x global batch {batch * world * cfg.accum_steps} / 512")
+        global_batch = batch * world * cfg.accum_steps
+        out["lr"] = (
+            PAPER_LR_BASE * global_batch / PAPER_LR_BASE_SIZE,
+            f"Table 9: 5e-4 x {global_batch} / 512",
+        )
         if world == 1:
-            out["repeated_aug"] = (
-                False,
-                "one process: repeated augmentation would show 1/3 of the images per epoch",
-            )
+            out["repeated_aug"] = (False, "one process: repeated augmentation would show 1/3 of the images")
         return out
     out: dict[str, tuple[Any, str]] = {}
     batch = cfg.batch_size or min(128, max(16, _pow2_floor(n / (8 * world))))
-    out["batch_size"] = (batch, f"{n} images: at least 8 optimizer steps per epoch, at most 128 per process")
-    global_batch = batch * world * cfg.accum_steps
-    steps_per_epoch = max(1, n // global_batch)
-    epochs = min(MAX_EPOCHS_SMALL, max(PAPER["epochs"], math.ceil(MIN_STEPS / steps_per_epoch)))
-    if cfg.finetune:
-        epochs = min(epochs, 100)
+    out["batch_size"] = (batch, f"{n} images: >= 8 optimizer steps per epoch, <= 128 images per process")
+    steps_per_epoch = max(1, n // (batch * world * cfg.accum_steps))
+    floor = PAPER["epochs"] if n >= MEDIUM_SCALE else SMALL_MIN_EPOCHS
+    epochs = min(MAX_EPOCHS_SMALL, max(floor, math.ceil(MIN_STEPS[kind] / steps_per_epoch)))
+    if pretrained:
+        epochs = min(epochs, SMALL_MIN_EPOCHS)
     out["epochs"] = (
         epochs,
-        f"{steps_per_epoch} steps per epoch: >= {MIN_STEPS} optimizer steps"
-        + (", at most 100 epochs from pretrained weights" if cfg.finetune else ""),
+        f"{steps_per_epoch} steps/epoch; >= {MIN_STEPS[kind]} steps for a {kind}, >= {floor} epochs"
+        + (", <= 100 from pretrained weights" if pretrained else ""),
     )
     run_epochs = cfg.epochs or epochs
     warm = min(PAPER["warmup_epochs"], max(1, round(WARMUP_FRACTION * run_epochs)))
     out["warmup_epochs"] = (warm, f"{WARMUP_FRACTION:.0%} of {run_epochs} epochs, at most the paper's 5")
-    base = TRANSFORMER_LR if transformer else CNN_LR
-    if cfg.finetune:
-        base /= 10
-    lr = base * math.sqrt(global_batch / 128)
     out["lr"] = (
-        lr,
-        f"AdamW {base:g} at batch 128{' / 10 for fine-tuning' if cfg.finetune else ''}, "
-        f"square-root scaled to global batch {global_batch}",
+        LR[kind] / (10 if pretrained else 1),
+        f"AdamW, {kind}{', / 10 from pretrained weights' if pretrained else ''}: Table 9's rate at its "
+        "batch of 1024, kept at small batches (few steps per epoch)",
     )
-    deep = (
-        transformer
-        and bool(getattr(cfg, "model", ""))
-        and "micro" not in cfg.model
-        and "nano" not in cfg.model
+    deep = depth is not None and depth >= 12
+    out["drop_path"] = (
+        0.1 if deep else 0.0,
+        f"Table 9's 0.1 for 12-block models, 0 for {depth or 'no'} blocks",
     )
-    out["drop_path"] = (0.1 if deep else 0.0, "paper's 0.1 for 12-block models, 0 for shallow ones")
     out["aa"] = (
-        "rand-m9-mstd0.5-inc1" if n >= 10_000 else "rand-m5-mstd0.5-inc1" if n >= 2_000 else "none",
-        "RandAugment m9 from 10k images, m5 from 2k, none below (too strong for few images)",
+        "rand-m9-mstd0.5-inc1" if n >= MEDIUM_SCALE else "rand-m5-mstd0.5-inc1" if n >= 2_000 else "none",
+        "RandAugment m9 from 10k images, m5 from 2k, none below",
     )
     mix = n >= 2_000 or cfg.distillation_type != "none"
-    out["mixup"] = (
-        0.8 if mix else 0.0,
-        "Table 9 with >= 2k images or a teacher to label mixed views, else off",
-    )
-    out["cutmix"] = (1.0 if mix else 0.0, out["mixup"][1])
-    out["reprob"] = (
-        0.25 if not small_img and n >= 10_000 else 0.0,
-        "random erasing only for large images and data",
-    )
+    why_mix = "Table 9 with >= 2k images or a teacher to label the mixed views, else off"
+    out["mixup"] = (0.8 if mix else 0.0, why_mix)
+    out["cutmix"] = (1.0 if mix else 0.0, why_mix)
+    big = size > 64 and n >= MEDIUM_SCALE
+    out["reprob"] = (0.25 if big else 0.0, "random erasing only for images > 64 px and >= 10k images")
     ra = world > 1
     out["repeated_aug"] = (ra, "several processes" if ra else "one process: it would show 1/3 of the images")
     return out
 
 
 def resolve_recipe(
-    cfg: TrainConfig, stats: DataStats, world_size: int = 1, transformer: bool = True
+    cfg: TrainConfig, stats: DataStats, world_size: int = 1, depth: int | None = None
 ) -> tuple[TrainConfig, list[Choice], list[str]]:
-    """Fill every unset recipe field of ``cfg``; return (config, choices, warnings for the start block)."""
+    """Fill every unset recipe field of ``cfg``; return (config, choices, warnings for the start block).
+
+    ``depth``: the student's number of transformer blocks, or None for a convnet (it sets lr, steps and
+    drop-path)."""
     values: dict[str, Any] = {}
     choices: list[Choice] = []
     if cfg.recipe == "paper":
         proposed = {k: (v, "Table 9") for k, v in PAPER.items()}
         proposed["lr"] = (None, "Table 9: --lr-base 5e-4 --lr-base-size 512")
     else:
-        proposed = _auto(cfg, stats, world_size, transformer)
+        proposed = _auto(cfg, stats, world_size, depth)
     for name in RECIPE_FIELDS:
         given = getattr(cfg, name)
         if name == "lr" and given is None and cfg.lr_base is not None:
@@ -178,8 +173,8 @@ def resolve_recipe(
         )
         out = replace(out, warmup_epochs=short)
     if (
-        transformer
-        and not cfg.finetune
+        depth is not None
+        and not (cfg.finetune or cfg.pretrained)
         and cfg.distillation_type == "none"
         and stats.min_per_class < FEW_IMAGES_PER_CLASS
     ):

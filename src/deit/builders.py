@@ -98,7 +98,8 @@ def build_data(cfg: TrainConfig, world_size: int = 1) -> DataBundle:
         eval_tf = T.Compose([*eval_tf.transforms[:-2], T.PILToTensor()])  # no ToTensor/Normalize
     val = build_dataset(cfg.data, "val", eval_tf, img_size=img_size, **common)
     stats = DataStats.of(train, img_size)
-    cfg, choices, warnings = resolve_recipe(cfg, stats, world_size, transformer=is_deit_model(cfg.model))
+    depth = MODEL_CONFIGS[cfg.model]["depth"] if is_deit_model(cfg.model) else None
+    cfg, choices, warnings = resolve_recipe(cfg, stats, world_size, depth)
     if cfg.data_cache != "none":
         train_tf = cache_transform(cache_size(img_size), cfg.train_interpolation) if cfg.augment else eval_tf
     else:

@@ -280,7 +280,7 @@ class Trainer(TrainerState):
                 if (epoch + 1) % cfg.eval_interval == 0 or last_epoch:
                     metrics = self.evaluate()
                     record.update({f"val_{k}": v for k, v in metrics.items()})
-                    is_best = metrics["top1"] > self.best_top1
+                    is_best = metrics["top1"] >= self.best_top1  # ties: the later, longer-trained weights
                     self.best_top1 = max(self.best_top1, metrics["top1"])
                     log.info(
                         "epoch %d/%d: loss %.4f | val top1 %.2f%% (best %.2f%%)%s | %.0f img/s",

@@ -1,0 +1,115 @@
+"""--recipe auto (derived from the data) and --recipe paper (Table 9): values, precedence, warnings, run folder."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import yaml
+
+from deit.auto_recipe import PAPER, RECIPE_FIELDS, DataStats, format_recipe, resolve_recipe
+from deit.config import TrainConfig
+from deit.trainer import Trainer
+
+TINY = DataStats(num_images=162, num_classes=3, min_per_class=54, img_size=32)
+CIFAR_SUBSET = DataStats(num_images=5_000, num_classes=10, min_per_class=500, img_size=32)
+IMAGENET = DataStats(num_images=1_281_167, num_classes=1000, min_per_class=732, img_size=224)
+
+
+def resolve(stats: DataStats, world: int = 1, depth: int | None = 6, **kw: object):
+    return resolve_recipe(TrainConfig(data="d", **kw), stats, world, depth)
+
+
+def test_paper_is_table_9_exactly_whatever_the_data() -> None:
+    for stats in (TINY, IMAGENET):
+        cfg, choices, _ = resolve(stats, recipe="paper", depth=12)
+        assert {name: getattr(cfg, name) for name in PAPER} == PAPER
+        assert (cfg.lr, cfg.lr_base, cfg.lr_base_size) == (None, 5e-4, 512)
+        assert cfg.actual_lr(16) == pytest.approx(1e-3)  # 64 x 16 GPUs = 1024: Table 9's 1e-3
+        assert {c.source for c in choices} == {"paper"} and [c.name for c in choices] == list(RECIPE_FIELDS)
+
+
+def test_auto_keeps_the_paper_recipe_at_imagenet_scale() -> None:
+    cfg, _, warnings = resolve(IMAGENET, world=16, depth=12)
+    assert {name: getattr(cfg, name) for name in PAPER} == PAPER
+    assert cfg.actual_lr(16) == pytest.approx(1e-3) and not warnings
+    single, _, _ = resolve(IMAGENET, world=1, depth=12)
+    assert single.repeated_aug is False  # one process: repeated augmentation would show 1/3 of an epoch
+
+
+def test_auto_on_a_tiny_set_takes_many_short_epochs_and_a_usable_lr() -> None:
+    cfg, choices, _ = resolve(TINY, teacher_model="t", distillation_type="hard")
+    steps_per_epoch = TINY.num_images // cfg.batch_size
+    assert cfg.batch_size == 16 and steps_per_epoch >= 8
+    assert cfg.epochs * steps_per_epoch >= 1500 and cfg.epochs <= 1000
+    assert cfg.warmup_epochs <= max(1, 0.05 * cfg.epochs) + 1 and cfg.warmup_epochs <= 5
+    assert cfg.lr == pytest.approx(1e-3)  # the paper's rule would give 5e-4 x 16 / 512 = 1.6e-5
+    assert (cfg.aa, cfg.reprob, cfg.repeated_aug, cfg.drop_path) == ("none", 0.0, False, 0.0)
+    assert (cfg.mixup, cfg.cutmix) == (0.8, 1.0)  # a teacher labels the mixed views
+    assert all(c.source == "auto" and c.reason for c in choices)
+    plain, _, _ = resolve(TINY)
+    assert (plain.mixup, plain.cutmix) == (0.0, 0.0)  # without a teacher, mixing hides the few images
+
+
+def test_auto_scales_with_data_model_and_world_size() -> None:
+    cnn, _, _ = resolve(TINY, depth=None)
+    vit, _, _ = resolve(TINY, depth=6)
+    assert cnn.epochs < vit.epochs and cnn.lr > vit.lr  # convnets need fewer steps and take a higher lr
+    mid, _, _ = resolve(CIFAR_SUBSET, depth=12)
+    assert mid.batch_size == 128 and mid.epochs >= 100 and mid.drop_path == 0.1
+    assert mid.aa == "rand-m5-mstd0.5-inc1" and mid.mixup == 0.8
+    two, _, _ = resolve(CIFAR_SUBSET, world=2, depth=12)
+    assert two.repeated_aug is True
+    tuned, _, _ = resolve(CIFAR_SUBSET, depth=12, finetune="w.pth")
+    assert tuned.epochs <= 100 and tuned.lr == pytest.approx(mid.lr / 10)
+
+
+def test_every_given_value_wins_and_is_marked_as_given() -> None:
+    given = dict(epochs=7, batch_size=8, lr=0.3, aa="rand-m9-mstd0.5-inc1", mixup=0.1, repeated_aug=True)
+    cfg, choices, _ = resolve(TINY, **given)
+    assert {k: getattr(cfg, k) for k in given} == given
+    assert {c.name for c in choices if c.source == "flag"} == set(given)
+    base, choices, _ = resolve(TINY, lr_base=5e-4, batch_size=32)
+    assert base.lr is None and base.actual_lr(2) == pytest.approx(5e-4 * 64 / 512)
+    assert next(c for c in choices if c.name == "lr").source == "flag"
+
+
+def test_a_warmup_longer_than_the_run_shortens_with_one_warning() -> None:
+    cfg, _, warnings = resolve(TINY, epochs=3, warmup_epochs=5, teacher_model="t", distillation_type="hard")
+    assert cfg.warmup_epochs == 0 and len(warnings) == 1
+    assert "--warmup-epochs 5 is longer than --epochs 3" in warnings[0]
+
+
+def test_a_transformer_from_scratch_on_few_images_is_told_the_better_path() -> None:
+    _, _, warnings = resolve(TINY)
+    assert len(warnings) == 1 and "--distillation-type hard" in warnings[0] and "--finetune" in warnings[0]
+    for kw in (dict(teacher_model="t", distillation_type="hard"), dict(finetune="w.pth")):
+        assert not resolve(TINY, **kw)[2]
+    assert not resolve(TINY, depth=None)[2]  # a convnet is the better path already
+
+
+def test_the_block_names_every_value_its_source_and_the_lr_used() -> None:
+    cfg, choices, _ = resolve(TINY, epochs=7)
+    text = format_recipe(cfg, choices)
+    assert text.splitlines()[0].startswith("recipe auto")
+    assert len(text.splitlines()) == 1 + len(RECIPE_FIELDS)
+    assert "[flag] given" in text and "0.001" in text and "[auto]" in text
+
+
+def test_a_run_prints_the_recipe_and_writes_it_to_config_yaml(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    cfg = TrainConfig(
+        data="digits", model="deit_nano_patch4_16", img_size=16, workers=0, epochs=1, output=str(tmp_path)
+    )
+    trainer = Trainer(cfg)
+    err = capsys.readouterr().err
+    assert trainer.cfg.batch_size == 128 and trainer.cfg.lr == pytest.approx(1e-3)
+    assert "recipe auto (flags win over it):" in err and "[flag] given" in err
+    assert "images per class is little for a transformer" in err
+    text = (tmp_path / "config.yaml").read_text()
+    saved = yaml.safe_load(text)
+    assert saved["epochs"] == 1 and saved["lr"] == pytest.approx(1e-3) and saved["recipe"] == "auto"
+    assert "batch_size: 128  # auto: " in text and "\nepochs: 1\n" in text
+    assert TrainConfig.from_dict(saved) == dataclasses.replace(trainer.cfg)

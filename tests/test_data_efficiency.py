@@ -1,0 +1,94 @@
+"""benchmarks/data_efficiency.py end to end at --budget smoke on generated shapes (never ../shared)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from shapes_data import CLASSES, make_shapes  # noqa: E402
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location(
+        "data_efficiency", ROOT / "benchmarks" / "data_efficiency.py"
+    )
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["data_efficiency"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_absent_data_stops_cleanly(tmp_path: Path, capsys) -> None:
+    rc = _bench().main(["--budget", "smoke", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "o")])
+    assert rc == 2
+    assert "absent" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_smoke_budget_end_to_end(tmp_path: Path) -> None:
+    bench = _bench()
+    data = make_shapes(tmp_path / "data", per_class=16, seed=0)
+    extra = make_shapes(tmp_path / "extra", per_class=4, seed=1)
+    out = tmp_path / "out"
+    argv = ["--budget", "smoke", "--data", str(data), "--out", str(out), "--in-process"]
+    assert bench.main(argv) == 0
+
+    # split: fixed validation (last 4 by name), nested training subsets disjoint from it
+    split = out / "split"
+    for c in CLASSES:
+        names = sorted(p.name for p in (data / c).iterdir())
+        assert sorted(p.name for p in (split / "val" / c).iterdir()) == names[-4:]
+        small = {p.name for p in (split / "n6" / "train" / c).iterdir()}
+        big = {p.name for p in (split / "n12" / "train" / c).iterdir()}
+        assert len(small) == 6 and len(big) == 12 and small < big and not big & set(names[-4:])
+
+    r = json.loads((out / "results.json").read_text())
+    assert set(r["per_n"]) == {"6", "12"} and len(r["runs"]) == 2 * (1 + 4 * 2)
+    for nl, epochs in (("6", 4), ("12", 2)):  # 72 images per run / (n x 3 classes)
+        s = r["per_n"][nl]
+        assert 0 <= s["teacher_top1"] <= 100
+        for m in ("none", "soft", "hard", "control"):
+            assert len(s[m]["val_top1"]) == 2 and all(0 <= x <= 100 for x in s[m]["val_top1"])
+            assert s[m]["epochs"] == [epochs, epochs] and all(g <= 0 for g in s[m]["last_minus_best"])
+        for m in ("soft", "hard"):  # paired gain = difference of the seed means
+            diff = statistics.fmean(s[m]["val_top1"]) - statistics.fmean(s["none"]["val_top1"])
+            assert s["gain_vs_none"][m]["diff"] == pytest.approx(diff)
+            assert len(s[m]["cls"]) == len(s[m]["dist"]) == 2
+        for m in ("hard", "control"):  # input of block 0 + 6 blocks of deit_micro
+            cos = s[m]["token_cosine_mean"]
+            assert len(cos) == 7 and all(-1 <= c < 1 for c in cos)
+        assert "token_cosine_mean" not in s["none"]
+    assert r["checks"]["smallest_n"] == "6" and r["checks"]["better_distilled"] in ("soft", "hard")
+
+    # every run's final checkpoint kept; commands.sh holds the real CLI commands
+    assert all((Path(run["run_dir"]) / "last.pt").is_file() for run in r["runs"].values())
+    cmds = (out / "commands.sh").read_text().splitlines()
+    trains = [c for c in cmds if " -m deit train " in c]
+    assert len(trains) == 18
+    control = [c for c in trains if "control_s0" in c and "n6" in c][0]
+    assert "deit_micro_distilled_patch4_32" in control and "--distillation-type none" in control
+    hard = [c for c in trains if "hard_s1" in c and "n12" in c][0]
+    assert f"--teacher-model {out}/runs/n12/teacher/last.pt" in hard and "--data-cache memory" in hard
+    assert sum(" -m deit eval " in c for c in cmds) == 36
+    md = (out / "results.md").read_text()
+    assert "| 12 | hard |" in md and "hard − none" in md
+    with Image.open(out / "curve.png") as im:
+        assert im.size[0] > 300
+
+    # rerun: nothing is trained again; --eval-data re-scores every checkpoint
+    assert bench.main([*argv, "--eval-data", str(extra)]) == 0
+    cmds2 = (out / "commands.sh").read_text().splitlines()[len(cmds) :]
+    assert not any(" -m deit train " in c for c in cmds2)
+    assert sum(f"--data {extra}" in c for c in cmds2) == 18
+    r2 = json.loads((out / "results.json").read_text())
+    assert all(0 <= run["eval_data_top1"] <= 100 for run in r2["runs"].values())
+    assert r2["runs"]["n6_hard_s0"]["val_top1"] == r["runs"]["n6_hard_s0"]["val_top1"]
