@@ -13,6 +13,7 @@ test-fast:       ## skip end-to-end runs
 
 lint:
 	$(PY) -m ruff check src tests benchmarks
+	lint-imports
 	$(PY) -m ruff format --check src tests benchmarks
 
 format:

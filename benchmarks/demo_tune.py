@@ -1,6 +1,6 @@
 """Choose the `deit demo` settings on a validation split carved from the digits *training* part.
 
-The demo's held-out test split is never touched here: ``deit.trainer.build_dataset`` is wrapped so that, for
+The demo's held-out test split is never touched here: ``deit.builders.build_dataset`` is wrapped so that, for
 ``digits``, "train" is 80 % of the digits training split and "val" the other 20 % (stratified, seeded), and
 everything else is the demo's own code path (``deit.demo.build_configs`` -> ``deit.trainer.train``). The
 score of a run is its *last* epoch on that validation carve (as the demo reports the last checkpoint).
@@ -24,13 +24,13 @@ from typing import Any
 
 import torch
 
-import deit.trainer as trainer_mod
+import deit.builders as builders_mod
 from deit.data import build_transform
 from deit.data.datasets import DigitsDataset, SubsetDataset, split_indices
 from deit.demo import DEFAULT, RUNS, DemoSettings, build_configs
 
 VAL_FRACTION = 0.2
-_build_dataset = trainer_mod.build_dataset
+_build_dataset = builders_mod.build_dataset
 
 
 def carved_digits(
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tag", default="")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    trainer_mod.build_dataset = carved_digits
+    builders_mod.build_dataset = carved_digits
     settings = settings_from(args.set, DEFAULT)
     logging.getLogger("deit").setLevel(logging.WARNING)
     results = []

@@ -131,7 +131,7 @@ def pair(name: str, img_size: int, device: torch.device) -> tuple[torch.nn.Modul
     import timm
 
     from deit.models import create_model
-    from deit.models.weights import load_weights
+    from deit.models.loading import load_weights
 
     theirs = timm.create_model(name, pretrained=False, img_size=img_size).eval().to(device)
     ours = create_model(name, img_size=img_size).eval().to(device)
@@ -207,7 +207,7 @@ def train_step(check: Check) -> dict:
     from deit.engine import StepContext, train_one_epoch
     from deit.losses import DistillationLoss, build_base_criterion
     from deit.models import create_model
-    from deit.models.weights import load_weights
+    from deit.models.loading import load_weights
     from deit.optim import build_optimizer
     from deit.teacher import TeacherWrapper
 

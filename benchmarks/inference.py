@@ -18,7 +18,7 @@ import torch
 
 from deit.analysis.timing import time_interleaved
 from deit.models import create_model
-from deit.models.weights import load_weights
+from deit.models.loading import load_weights
 
 
 def runner(model: torch.nn.Module, x: torch.Tensor, amp: contextlib.AbstractContextManager):

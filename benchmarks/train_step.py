@@ -25,7 +25,7 @@ from deit.analysis.timing import time_interleaved
 from deit.engine import StepContext, train_one_epoch
 from deit.losses import DistillationLoss, build_base_criterion
 from deit.models import create_model
-from deit.models.weights import load_weights
+from deit.models.loading import load_weights
 from deit.optim import build_optimizer
 from deit.teacher import TeacherWrapper
 

@@ -2,9 +2,7 @@
 
 - One intra-op thread per test process: tiny models are faster with one than two on 2 cores, subprocess
   tests run beside the test process, and results match subprocesses started with OMP_NUM_THREADS=1.
-- The trainer reconfigures the "deit" logger (handlers, level, propagate=False): after each test it is put
-  back as it was when the suite started (not as the test found it: a module-scoped fixture that trains may
-  have changed it before a test began).
+- The trainer reconfigures the "deit" logger (handlers, level, propagate=False): undo it after each test.
 """
 
 import logging
@@ -14,21 +12,21 @@ import pytest
 import torch
 
 torch.set_num_threads(1)
+
+
+# The "deit" logger as the suite starts: restored after every test, also after a module-scoped fixture that
+# trained in-process (the per-test fixture would otherwise record, and keep, that fixture's settings).
 _DEIT_LOGGER = logging.getLogger("deit")
-_PRISTINE = (list(_DEIT_LOGGER.handlers), _DEIT_LOGGER.level, _DEIT_LOGGER.propagate)
+_BASELINE = (list(_DEIT_LOGGER.handlers), _DEIT_LOGGER.level, _DEIT_LOGGER.propagate)
 
 
 @pytest.fixture(autouse=True)
 def _restore_deit_logger() -> Iterator[None]:
-    logger = _DEIT_LOGGER
-    handlers, level, propagate = _PRISTINE
-    logger.handlers[:] = list(handlers)
-    logger.setLevel(level)
-    logger.propagate = propagate
     yield
-    for handler in logger.handlers:
+    handlers, level, propagate = _BASELINE
+    for handler in _DEIT_LOGGER.handlers:
         if handler not in handlers:
             handler.close()
-    logger.handlers[:] = handlers
-    logger.setLevel(level)
-    logger.propagate = propagate
+    _DEIT_LOGGER.handlers[:] = handlers
+    _DEIT_LOGGER.setLevel(level)
+    _DEIT_LOGGER.propagate = propagate

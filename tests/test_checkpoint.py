@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import errno
 import json
 import logging
@@ -11,7 +10,6 @@ import pathlib
 import pickle
 import random
 import re
-import sys
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -349,26 +347,3 @@ def test_model_errors(tmp_path: Path, tiny: tuple[nn.Module, dict], monkeypatch:
     (tmp_path / "empty_run").mkdir()
     with pytest.raises(CheckpointError, match="has no best.pt"):
         ckpt.load_model_from_checkpoint(tmp_path / "empty_run")
-
-
-@pytest.mark.parametrize("weights_module", ["deit.models.weights", "missing"])
-def test_load_state_dict_into(
-    tmp_path: Path, tiny: tuple[nn.Module, dict], monkeypatch: pytest.MonkeyPatch, weights_module: str
-) -> None:
-    model, _ = tiny
-    official = ckpt.save_checkpoint(
-        {"model": _perturbed(model, 1.0), "epoch": 300}, tmp_path / "official.pth"
-    )
-    if weights_module == "missing":  # the built-in fallback
-        monkeypatch.setitem(sys.modules, "deit.models.weights", None)
-    target = copy.deepcopy(model)
-    ckpt.load_state_dict_into(target, official)
-    for k, v in _perturbed(model, 1.0).items():
-        assert torch.equal(target.state_dict()[k], v)
-    with pytest.raises(CheckpointError, match="extra"):
-        ckpt.load_state_dict_into(
-            target,
-            ckpt.save_checkpoint(
-                {"model": {**model.state_dict(), "extra": torch.ones(1)}}, tmp_path / "extra.pth"
-            ),
-        )

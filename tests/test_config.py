@@ -578,7 +578,7 @@ DISTILL = st.sampled_from(
 
 
 def test_valid_strategy_covers_every_field() -> None:
-    from deit.config import _RULES
+    from deit.config import RULES as _RULES
 
     assert set(_RULES) <= set(FIELDS)  # no typo in the rules table
     assert set(VALID) | {"distillation_type", "teacher_model", "teacher_weights"} == set(FIELDS)

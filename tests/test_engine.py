@@ -70,7 +70,7 @@ def test_compile_with_ema_trains_and_evaluates(tmp_path: Path, monkeypatch) -> N
 def test_every_offered_train_interpolation_builds_and_runs(img_size: int) -> None:
     from PIL import Image
 
-    from deit.config import _SPECS
+    from deit.config import SPECS as _SPECS
     from deit.data import build_transform
 
     img = Image.new("RGB", (40, 30), (120, 30, 200))

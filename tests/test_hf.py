@@ -12,8 +12,7 @@ from safetensors.torch import save_file
 
 from deit.cli.main import main
 from deit.models import create_model
-from deit.models.loading import load_model, load_model_and_meta
-from deit.models.weights import load_weights
+from deit.models.loading import load_model, load_model_and_meta, load_weights
 
 transformers = pytest.importorskip("transformers")
 

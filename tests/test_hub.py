@@ -162,7 +162,7 @@ def test_hugging_face_source_through_huggingface_hub(
     path = hub.hf_weights(NAME, endpoint=server.url)
     assert path.is_file() and str(path).startswith(str(tmp_path / "hf"))
     model = create_model(NAME)
-    from deit.models.weights import load_weights
+    from deit.models.loading import load_weights
 
     load_weights(model, path)
     assert torch.equal(model.pos_embed, released.pos_embed)

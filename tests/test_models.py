@@ -8,7 +8,8 @@ import torch
 
 from deit.errors import CheckpointError, ModelError
 from deit.models import PAPER_ZOO, create_model, list_models, model_info
-from deit.models.weights import load_state_dict_file, load_weights, resample_pos_embed
+from deit.models.loading import load_weights, read_state_dict
+from deit.models.weights import resample_pos_embed
 
 REFERENCE_PARAMS = {
     "deit_tiny_patch16_224": 5_717_416,
@@ -74,7 +75,7 @@ def test_our_weights_load_strictly_into_timm(tmp_path) -> None:
     ours = create_model("deit_tiny_distilled_patch16_224").eval()
     theirs = timm.create_model("deit_tiny_distilled_patch16_224", pretrained=False).eval()
     torch.save({"model": ours.state_dict()}, tmp_path / "official_layout.pth")
-    sd = load_state_dict_file(tmp_path / "official_layout.pth")
+    sd = read_state_dict(tmp_path / "official_layout.pth")
     theirs.load_state_dict(sd, strict=True)
     x = torch.randn(1, 3, 224, 224)
     with torch.no_grad():

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import types
-
 import pytest
 import torch
 import torch.nn as nn
@@ -284,17 +281,15 @@ def test_hostile_weights_file_is_refused_without_running_code(tmp_path):
 
 @pytest.fixture
 def fake_checkpoint_module(monkeypatch):
-    """Stand-in for deit.checkpoint.load_model_from_checkpoint: tests build_teacher's use of the meta."""
+    """Stand-in for deit.models.loading.load_model_and_meta: tests build_teacher's use of the meta."""
     calls = {}
 
-    def load_model_from_checkpoint(path, map_location="cpu"):
+    def load_model_and_meta(path, infer_architecture=True):
         calls["path"] = path
         return calls["model"], calls["meta"]
 
-    module = types.ModuleType("deit.checkpoint")
-    module.load_model_from_checkpoint = load_model_from_checkpoint
-    module.weights_summary = lambda meta: f"weights: {meta.get('path', '?')}"
-    monkeypatch.setitem(sys.modules, "deit.checkpoint", module)
+    monkeypatch.setattr("deit.teacher.load_model_and_meta", load_model_and_meta)
+    monkeypatch.setattr("deit.teacher.weights_summary", lambda meta: f"weights: {meta.get('path', '?')}")
     return calls
 
 

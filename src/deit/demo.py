@@ -35,15 +35,12 @@ from pathlib import Path
 from typing import Any
 
 from deit.config import TrainConfig, validate
+from deit.demo_report import TITLES, build_table, evaluate_runs, format_table, plot_demo_curves
 from deit.errors import ConfigError
+from deit.plots import plot_token_cosine
+from deit.trainer import cpu_threads, train
 
 RUNS = ("teacher", "no_distillation", "soft_distillation", "hard_distillation")
-TITLES = {
-    "teacher": "teacher (convnet)",
-    "no_distillation": "student, no distillation",
-    "soft_distillation": "student, soft distillation",
-    "hard_distillation": "student, hard distillation",
-}
 DEMO_FILES = ("table.md", "table.json", "commands.sh", "curves.png", "token_cosine.png")
 
 
@@ -300,9 +297,6 @@ def run_demo(
     """Train the four runs, evaluate them, write the run folder; return the table dict (``table.json``)."""
     out = Path(out)
     check_output(out, overwrite)
-    from deit.demo_report import build_table, evaluate_runs, format_table, plot_demo_curves
-    from deit.trainer import cpu_threads, train
-
     settings = settings or (QUICK if quick else DEFAULT)
     cfgs = build_configs(out, settings, seed, device, overwrite)
     out.mkdir(parents=True, exist_ok=True)
@@ -327,8 +321,6 @@ def run_demo(
     (out / "table.json").write_text(json.dumps(table, indent=2) + "\n", encoding="utf-8")
     (out / "table.md").write_text(text, encoding="utf-8")
     plot_demo_curves(out, list(cfgs), out / "curves.png")
-    from deit.plots import plot_token_cosine
-
     plot_token_cosine(
         {f"{k.split('_')[0]} distillation": v["per_layer"] for k, v in cosine.items()},
         out / "token_cosine.png",

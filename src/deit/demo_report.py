@@ -8,10 +8,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deit.config import TrainConfig
-from deit.demo import TITLES, DemoSettings
+
+if TYPE_CHECKING:
+    from deit.demo import DemoSettings
+
+TITLES = {
+    "teacher": "teacher (convnet)",
+    "no_distillation": "student, no distillation",
+    "soft_distillation": "student, soft distillation",
+    "hard_distillation": "student, hard distillation",
+}
 
 
 # ---------------------------------------------------------------------------------------------- evaluation
@@ -172,9 +181,9 @@ def format_table(table: dict) -> str:
 def plot_demo_curves(out: Path, runs: Sequence[str], path: Path) -> Path:
     """Training loss and held-out top-1 per epoch of every run in one figure (display only: no selection)."""
     from deit.checkpoint import read_jsonl
-    from deit.plots import _pyplot
+    from deit.plots import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
     for run in runs:
         rec = read_jsonl(out / run / "metrics.jsonl")

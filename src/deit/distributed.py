@@ -15,6 +15,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from deit.errors import ConfigError
+
 
 @dataclass
 class DistInfo:
@@ -40,8 +42,6 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     device = torch.device(name)
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            from deit.errors import ConfigError
-
             raise ConfigError("--device cuda was requested but CUDA is not available on this machine")
         if device.index is None:
             device = torch.device("cuda", local_rank)
@@ -82,11 +82,6 @@ def broadcast_object(obj: Any, src: int = 0) -> Any:
         dist.broadcast_object_list(box, src=src)
         return box[0]
     return obj
-
-
-def barrier() -> None:
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
 
 
 def cleanup() -> None:

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from deit.distributed import all_reduce_sum
 from deit.errors import NonFiniteLossError
+from deit.models.weights import unwrap_model
 from deit.progress import progress
 
 log = logging.getLogger("deit.engine")
@@ -76,18 +77,6 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.Abst
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)
-
-
-def unwrap_model(model: nn.Module) -> nn.Module:
-    """The plain module under DDP (``.module``) and ``torch.compile`` (``._orig_mod``) wrappers, whose
-    state-dict keys carry no ``module.``/``_orig_mod.`` prefix."""
-    while True:
-        if isinstance(model, nn.parallel.DistributedDataParallel):
-            model = model.module
-        elif isinstance(getattr(model, "_orig_mod", None), nn.Module):
-            model = model._orig_mod
-        else:
-            return model
 
 
 def _fmt_eta(seconds: float) -> str:

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from deit.errors import DeiTError
+from deit.models.vit import DeiT
 
 
 class ExportError(DeiTError):
@@ -93,8 +94,6 @@ def export_onnx(
     wrapped = InferenceOutput(model.cpu().eval()).eval()
     example = torch.randn(2, in_chans, img_size, img_size)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    from deit.models import DeiT
-
     if opset < MIN_OPSET and any(isinstance(m, DeiT) for m in model.modules()):
         raise ExportError(
             f"--opset {opset}: DeiT's attention (scaled_dot_product_attention) needs ONNX opset >= {MIN_OPSET}; "

@@ -23,7 +23,8 @@ def write_csv(records: Sequence[dict], path: str | Path) -> None:
     tmp.replace(path)
 
 
-def _pyplot():
+def pyplot():  # noqa: ANN201 (matplotlib.pyplot, imported on first use: heavy)
+    """matplotlib.pyplot with the non-interactive Agg backend."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -34,7 +35,7 @@ def _pyplot():
 
 def _save(fig, path: str | Path) -> Path:
     """Write the figure atomically (a reader never sees a half-written PNG) and free it."""
-    plt = _pyplot()
+    plt = pyplot()
     fig.tight_layout()
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.png")
@@ -46,7 +47,7 @@ def _save(fig, path: str | Path) -> Path:
 
 def curves_figure(records: Sequence[dict], title: str = "") -> Any:
     """The figure of :func:`plot_curves` (matplotlib ``Figure``), for tests and notebooks."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
     distilled = any("val_cls_top1" in r for r in records)  # two heads; otherwise the model's one output
     output = "fused (cls+dist)/2" if distilled else "model"
@@ -95,7 +96,7 @@ def plot_curves(records: Sequence[dict], path: str | Path, title: str = "") -> P
 
 def plot_token_cosine(per_layer: dict[str, Sequence[float]], path: str | Path, title: str = "") -> Path:
     """Cosine similarity between the class and distillation tokens at the input and after each block."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     for label, values in per_layer.items():
         ax.plot(range(len(values)), values, marker="o", label=label)

@@ -1,286 +1,38 @@
-"""Build any classifier by name, and a frozen teacher for distillation.
-
-Names resolve in this order: the DeiT registry (``deit.models``), the small CNNs
-(``deit.models.cnn.CNN_MODELS``), timm, torchvision. A ``source:`` prefix forces one source, e.g.
-``torchvision:resnet18`` (plain ``resnet18`` is timm's). Models are built with random weights and loaded
-from local files (``torch.load(weights_only=True)`` or safetensors), or, with ``pretrained=True``, from
-released weights (``deit.models.hub`` for DeiT, timm's own hub mechanism for timm names).
+"""A frozen teacher for distillation: built by name (:mod:`deit.models.factory`, re-exported here) or
+loaded from a run folder, checkpoint or transformers folder (:mod:`deit.models.loading`), with its input
+statistics and class count checked against the student's data.
 """
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
 
 import torch
 import torch.nn as nn
 from torch import Tensor
 
-from deit.errors import CheckpointError, ConfigError, DeiTError, ModelError
-
-SOURCES = ("deit", "cnn", "timm", "torchvision")
-_PREFIX_ALIASES = {
-    "deit": "deit",
-    "cnn": "cnn",
-    "timm": "timm",
-    "torchvision": "torchvision",
-    "tv": "torchvision",
-}
-_IMAGENET_MEAN = (0.485, 0.456, 0.406)
-_IMAGENET_STD = (0.229, 0.224, 0.225)
-_WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors")
-
-
-@dataclass
-class ModelSpec:
-    """Everything needed to rebuild a model: ``build_from_spec(spec)``. ``kwargs`` holds plain data only
-    (``num_classes``, ``in_chans``, ``img_size`` when given, and any extra constructor arguments)."""
-
-    name: str
-    source: str
-    kwargs: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ModelSpec:
-        """Accepts ``{"name", "source", "kwargs"}``; a missing source (older checkpoints) is inferred."""
-        if not isinstance(d, dict) or "name" not in d:
-            raise CheckpointError(f"invalid model spec {d!r}: expected a dict with a 'name'")
-        name, source = str(d["name"]), d.get("source")
-        if not source:
-            source, name = _resolve_source(name)
-        if source not in SOURCES:
-            raise CheckpointError(
-                f"model spec {name!r}: unknown source {source!r} (expected one of {SOURCES})"
-            )
-        return cls(name=name, source=source, kwargs=dict(d.get("kwargs") or {}))
-
-
-# ----------------------------------------------------------------------------- name resolution
-
-
-def _names(source: str) -> list[str]:
-    if source == "deit":
-        from deit.models import list_models
-
-        return list_models()
-    if source == "cnn":
-        from deit.models.cnn import CNN_MODELS
-
-        return sorted(CNN_MODELS)
-    if source == "timm":
-        import timm
-
-        return timm.list_models()
-    import torchvision
-
-    return torchvision.models.list_models(module=torchvision.models)  # classification models only
-
-
-def _in_source(source: str, name: str) -> bool:
-    if source == "timm":
-        import timm
-
-        return timm.is_model(name)  # also accepts "arch.pretrained_tag"
-    return name in _names(source)
-
-
-def _unknown_model(name: str, source: str | None = None) -> ModelError:
-    where = f"the {source} models" if source else "the DeiT registry, the CNNs, timm or torchvision"
-    # deit and timm share names (deit_*), timm and torchvision too (resnet18): each name once
-    candidates = list(dict.fromkeys(n for src in SOURCES for n in _names(src)))
-    close = difflib.get_close_matches(name, candidates, n=5, cutoff=0.6)
-    hint = f"; did you mean: {', '.join(close)}?" if close else "; run `deit models` for the DeiT/CNN list"
-    return ModelError(f"unknown model {name!r}: not in {where}{hint}")
-
-
-def _resolve_source(name: str) -> tuple[str, str]:
-    """``(source, bare_name)`` for ``name`` or ``source:name``."""
-    if ":" in name:
-        prefix, bare = name.split(":", 1)
-        if prefix not in _PREFIX_ALIASES:
-            raise ModelError(
-                f"unknown model source {prefix!r} in {name!r}; use one of {sorted(_PREFIX_ALIASES)}"
-            )
-        source = _PREFIX_ALIASES[prefix]
-        if not _in_source(source, bare):
-            raise _unknown_model(bare, source)
-        return source, bare
-    for source in SOURCES:
-        if _in_source(source, name):
-            return source, name
-    raise _unknown_model(name)
-
-
-def check_model_name(name: str, checkpoint_ok: bool = False) -> None:
-    """Raise the "unknown model ... did you mean" :class:`ModelError` for a name no source knows (cheap:
-    no model is built), so that a misspelt name is reported before any other work. ``checkpoint_ok`` (a
-    teacher): an existing path passes, a path-like name that does not exist is a missing checkpoint."""
-    if checkpoint_ok:
-        if os.path.exists(name):
-            return
-        if name.endswith(_WEIGHT_SUFFIXES) or (os.sep in name and ":" not in name):
-            raise CheckpointError(f"teacher checkpoint not found: {name}")
-    _resolve_source(name)
-
-
-# ----------------------------------------------------------------------------- building
-
-
-def _build(
-    source: str, name: str, kwargs: dict[str, Any], pretrained: bool = False, weights: dict | None = None
-) -> nn.Module:
-    kw = dict(kwargs)
-    num_classes = kw.pop("num_classes", 1000)
-    in_chans = kw.pop("in_chans", 3)
-    img_size = kw.pop("img_size", None)
-    try:
-        if source == "deit":
-            from deit.models import create_model
-
-            model = create_model(name, num_classes=num_classes, in_chans=in_chans, img_size=img_size, **kw)
-        elif source == "cnn":
-            from deit.models.cnn import CNN_MODELS
-
-            if img_size is not None:
-                kw["img_size"] = img_size
-            model = CNN_MODELS[name](num_classes=num_classes, in_chans=in_chans, **kw)
-        elif source == "timm":
-            if pretrained:
-                return _build_timm_pretrained(name, num_classes, in_chans, img_size, kw, weights or {})
-            return _build_timm(name, num_classes, in_chans, img_size, kw)
-        else:
-            if pretrained:
-                raise ModelError(
-                    f"pretrained torchvision:{name} is not supported; use timm's {name} "
-                    "(timm:NAME --pretrained), or pass a weights file"
-                )
-            return _build_torchvision(name, num_classes, in_chans, img_size, kw)
-    except DeiTError:
-        raise
-    except (TypeError, ValueError, AssertionError, RuntimeError) as exc:
-        raise ModelError(f"cannot build {source} model {name!r} with {kwargs}: {exc}") from exc
-    if pretrained:  # deit or cnn: released weights registered in deit.models.hub
-        from deit.models.loading import load_pretrained
-
-        model.pretrained_reinitialised = load_pretrained(model, name, **(weights or {}))
-    return model
-
-
-def _build_timm_pretrained(
-    name: str, num_classes: int, in_chans: int, img_size: int | None, kw: dict, weights: dict
-) -> nn.Module:
-    """timm's own mechanism: ``timm.create_model(pretrained=True)`` through the Hugging Face hub cache
-    (``HF_HOME``, ``HF_HUB_OFFLINE``); ``regnety_160.deit_in1k`` is the DeiT paper's teacher."""
-    import timm
-
-    from deit.models.hub import WeightsError, hf_offline
-
-    if img_size is not None:
-        kw = {**kw, "img_size": img_size}
-    try:
-        with hf_offline(weights.get("offline")):
-            try:
-                model = timm.create_model(
-                    name, pretrained=True, num_classes=num_classes, in_chans=in_chans, **kw
-                )
-            except TypeError as exc:
-                if "img_size" not in str(exc):
-                    raise
-                kw.pop("img_size")
-                model = timm.create_model(
-                    name, pretrained=True, num_classes=num_classes, in_chans=in_chans, **kw
-                )
-    except (OSError, RuntimeError) as exc:  # hub errors are OSError / HTTP subclasses
-        cfg = timm.models.get_pretrained_cfg(name) if "." not in name else None
-        repo = getattr(cfg, "hf_hub_id", None) or name
-        raise WeightsError(
-            f"timm could not get the pretrained weights of {name!r} ({type(exc).__name__}: {exc}); on a machine "
-            f"with internet run `hf download timm/{repo.removeprefix('timm/')}` and copy the Hugging Face cache "
-            "($HF_HOME/hub, default ~/.cache/huggingface/hub) here"
-        ) from None
-    released = model.pretrained_cfg.get("num_classes")
-    model.pretrained_reinitialised = ["head"] if released not in (None, num_classes) else []
-    return model
-
-
-def _build_timm(name: str, num_classes: int, in_chans: int, img_size: int | None, kw: dict) -> nn.Module:
-    import timm
-
-    args = dict(pretrained=False, num_classes=num_classes, in_chans=in_chans, **kw)
-    if img_size is None:
-        return timm.create_model(name, **args)
-    try:  # transformers take img_size; convnets reject it (they need no size)
-        return timm.create_model(name, img_size=img_size, **args)
-    except TypeError as exc:
-        if "img_size" not in str(exc):
-            raise
-        return timm.create_model(name, **args)
-
-
-def _build_torchvision(
-    name: str, num_classes: int, in_chans: int, img_size: int | None, kw: dict
-) -> nn.Module:
-    import torchvision
-
-    if in_chans != 3:
-        raise ModelError(f"torchvision model {name!r} takes 3-channel images, got in_chans={in_chans}")
-    model = torchvision.models.get_model(name, weights=None, num_classes=num_classes, **kw)
-    model.num_classes = num_classes
-    model.pretrained_cfg = {
-        "mean": _IMAGENET_MEAN,
-        "std": _IMAGENET_STD,
-        "img_size": img_size or 224,
-        "crop_pct": 0.875,
-        "interpolation": "bilinear",
-    }
-    return model
-
-
-def build_classifier(
-    name: str,
-    num_classes: int,
-    in_chans: int = 3,
-    img_size: int | None = None,
-    pretrained: bool = False,
-    weights: dict[str, Any] | None = None,
-    **kwargs: Any,
-) -> tuple[nn.Module, ModelSpec]:
-    """Build a classifier by name; returns it with the spec that rebuilds it (random weights).
-
-    Resolution order: DeiT registry, :data:`deit.models.cnn.CNN_MODELS`, timm, torchvision; a
-    ``deit:``/``cnn:``/``timm:``/``torchvision:`` (``tv:``) prefix forces a source. Unknown names raise
-    :class:`ModelError` listing close matches across all sources. ``pretrained=True`` loads released
-    weights (DeiT/CNN: ``deit.models.hub``; timm: timm's own ``pretrained=True``); ``weights`` holds
-    ``source``/``offline`` for the hub. ``model.pretrained_reinitialised`` lists heads left random
-    (another class count than the release).
-    """
-    if num_classes < 1:
-        raise ModelError(f"num_classes must be >= 1, got {num_classes}")
-    source, bare = _resolve_source(name)
-    spec_kwargs: dict[str, Any] = {"num_classes": int(num_classes), "in_chans": int(in_chans)}
-    if img_size is not None:
-        spec_kwargs["img_size"] = int(img_size)
-    spec_kwargs.update(kwargs)
-    spec = ModelSpec(name=bare, source=source, kwargs=spec_kwargs)
-    if pretrained:
-        return _build(source, bare, spec.kwargs, pretrained=True, weights=weights), spec
-    return build_from_spec(spec), spec
-
-
-def build_from_spec(spec: ModelSpec | dict[str, Any]) -> nn.Module:
-    """Rebuild a (randomly initialised) model from a :class:`ModelSpec` or its ``to_dict()``."""
-    if isinstance(spec, dict):
-        spec = ModelSpec.from_dict(spec)
-    if not _in_source(spec.source, spec.name):
-        raise _unknown_model(spec.name, spec.source)
-    return _build(spec.source, spec.name, spec.kwargs)
-
+from deit.errors import CheckpointError, ConfigError, DeiTError
+from deit.models.factory import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    SOURCES,
+    WEIGHT_SUFFIXES,
+    ModelSpec,
+    build_classifier,
+    build_from_spec,
+    check_model_name,
+)
+from deit.models.loading import (
+    load_model_and_meta,
+    load_weights,
+    peek_epoch,
+    read_state_dict,
+    resolve_weights_file,
+    weights_summary,
+)
+from deit.models.vit import DeiT
+from deit.models.weights import adapt_state_dict
 
 # ----------------------------------------------------------------------------- teacher
 
@@ -290,6 +42,12 @@ def _stats_tensor(values: Sequence[float], what: str) -> Tensor:
     if t.ndim != 1 or t.numel() == 0:
         raise ConfigError(f"{what} must be a non-empty list of per-channel values, got {values!r}")
     return t.view(1, -1, 1, 1)
+
+
+def renormalise(x: Tensor, mean: Tensor, std: Tensor, target_mean: Tensor, target_std: Tensor) -> Tensor:
+    """Images normalised with ``mean``/``std`` -> the same images normalised with ``target_mean``/
+    ``target_std`` (per-channel ``[1, C, 1, 1]`` tensors): the one re-normalisation of teacher and analysis."""
+    return (x * std + mean - target_mean) / target_std
 
 
 class TeacherWrapper(nn.Module):
@@ -355,7 +113,7 @@ class TeacherWrapper(nn.Module):
         """Student-normalised images -> teacher-normalised images (identity if the statistics match)."""
         if not self.renormalize:
             return x
-        return (x * self.student_std + self.student_mean - self.teacher_mean) / self.teacher_std
+        return renormalise(x, self.student_mean, self.student_std, self.teacher_mean, self.teacher_std)
 
     def forward(self, x: Tensor) -> Tensor:
         with torch.no_grad():
@@ -377,7 +135,7 @@ def _model_stats(model: nn.Module) -> tuple[tuple[Sequence[float], Sequence[floa
         tag = cfg.get("tag")
         name = f"{cfg.get('architecture')}.{tag}" if tag and cfg.get("architecture") else "the model"
         return (cfg["mean"], cfg["std"]), f"the pretrained cfg of {name}"
-    return (_IMAGENET_MEAN, _IMAGENET_STD), "ImageNet's (the model declares none)"
+    return (IMAGENET_MEAN, IMAGENET_STD), "ImageNet's (the model declares none)"
 
 
 def _probe_size(model: nn.Module, img_size: int | None) -> int:
@@ -421,11 +179,8 @@ def _check_output_classes(
 def _load_weights_strict(model: nn.Module, path: str, num_classes: int) -> None:
     """Strict load of a local weights file (``weights_only`` torch file or safetensors); ``{"model": sd}``
     / ``{"state_dict": sd}`` unwrapped, ``module.``/``_orig_mod.`` stripped; errors name the keys."""
-    from deit.models import DeiT
-    from deit.models.weights import adapt_state_dict, load_state_dict_file, load_weights
-
     try:
-        sd = load_state_dict_file(path)
+        sd = read_state_dict(path)
     except DeiTError:
         raise
     except Exception as exc:  # anything unreadable is reported as a checkpoint problem, never executed
@@ -485,14 +240,10 @@ def build_teacher(
             raise ConfigError(
                 f"teacher {name_or_checkpoint} is a checkpoint (it holds its weights): do not pass weights too"
             )
-        from deit.checkpoint import load_model_from_checkpoint, weights_summary
-        from deit.models.hf import is_hf_folder, load_hf_folder
-
-        if is_hf_folder(name_or_checkpoint):  # a transformers DeiT/ViT folder
-            model, meta = load_hf_folder(name_or_checkpoint)
+        model, meta = load_model_and_meta(name_or_checkpoint, infer_architecture=False)
+        if meta.get("hf_architecture"):  # a transformers DeiT/ViT folder
             weights_from = f"weights: {name_or_checkpoint} (transformers folder)"
         else:
-            model, meta = load_model_from_checkpoint(name_or_checkpoint, map_location="cpu")
             weights_from = weights_summary(meta)
         t_mean, t_std = meta.get("data_mean"), meta.get("data_std")
         source = f"the checkpoint {name_or_checkpoint}"
@@ -511,7 +262,7 @@ def build_teacher(
                 "teacher and student must use the same classes in the same order"
             )
     else:
-        if name_or_checkpoint.endswith(_WEIGHT_SUFFIXES) or os.sep in name_or_checkpoint:
+        if name_or_checkpoint.endswith(WEIGHT_SUFFIXES) or os.sep in name_or_checkpoint:
             raise CheckpointError(f"teacher checkpoint not found: {name_or_checkpoint}")
         model, spec = build_classifier(
             name_or_checkpoint,
@@ -534,12 +285,8 @@ def build_teacher(
             else "weights: none (random initialisation)"
         )
         if weights is not None:
-            from deit.checkpoint import resolve_weights_file
-
             weights = str(resolve_weights_file(weights))  # a run folder: the same file as everywhere
             _load_weights_strict(model, weights, num_classes)
-            from deit.checkpoint import peek_epoch
-
             epoch = peek_epoch(weights)
             weights_from = (
                 f"weights: {weights} ({f'epoch {epoch}' if epoch is not None else 'epoch unknown'})"
@@ -579,4 +326,5 @@ __all__ = [
     "build_from_spec",
     "build_teacher",
     "check_model_name",
+    "renormalise",
 ]

@@ -13,12 +13,9 @@ import torch
 from torch import Tensor, nn
 
 from deit.errors import DataError, ModelError
+from deit.models.weights import unwrap_model
 from deit.progress import progress
-
-
-def _unwrap(model: nn.Module) -> nn.Module:
-    net = getattr(model, "module", model)
-    return getattr(net, "_orig_mod", net)
+from deit.teacher import renormalise
 
 
 class Renormalised(nn.Module):
@@ -34,18 +31,23 @@ class Renormalised(nn.Module):
     ) -> None:
         super().__init__()
         self.inner = model
-        self.head_dist = getattr(_unwrap(model), "head_dist", None)
-        view = (1, -1, 1, 1)
-        m, s = torch.tensor(mean).view(view), torch.tensor(std).view(view)
-        mm, ms = torch.tensor(model_mean).view(view), torch.tensor(model_std).view(view)
-        self.register_buffer("scale", s / ms)  # (x * s + m - mm) / ms
-        self.register_buffer("shift", (m - mm) / ms)
+        self.head_dist = getattr(unwrap_model(model), "head_dist", None)
+        for name, values in (
+            ("mean", mean),
+            ("std", std),
+            ("model_mean", model_mean),
+            ("model_std", model_std),
+        ):
+            self.register_buffer(name, torch.tensor(values, dtype=torch.float32).view(1, -1, 1, 1))
+
+    def _convert(self, x: Tensor) -> Tensor:
+        return renormalise(x, self.mean, self.std, self.model_mean, self.model_std)
 
     def forward(self, x: Tensor) -> Tensor | tuple[Tensor, Tensor]:
-        return self.inner(x * self.scale + self.shift)
+        return self.inner(self._convert(x))
 
     def forward_heads(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
-        return _unwrap(self.inner).forward_heads(x * self.scale + self.shift)
+        return unwrap_model(self.inner).forward_heads(self._convert(x))
 
 
 def model_outputs(name: str, model: nn.Module) -> dict[str, Callable[[Tensor], Tensor]]:
@@ -54,7 +56,7 @@ def model_outputs(name: str, model: nn.Module) -> dict[str, Callable[[Tensor], T
     Puts ``model`` in eval mode (no dropout / stochastic depth while collecting predictions).
     """
     model.eval()
-    net = _unwrap(model)
+    net = unwrap_model(model)
     if getattr(net, "head_dist", None) is not None and hasattr(net, "forward_heads"):
         cache: list[tuple[Tensor, Tensor, Tensor]] = []  # (input, cls, dist) of the last batch
 

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from deit.errors import ModelError
+from deit.models.weights import unwrap_model
 
 
 def attention_rollout(
@@ -49,16 +50,11 @@ def attention_rollout(
     return result.float()
 
 
-def _unwrap(model: nn.Module) -> nn.Module:
-    net = getattr(model, "module", model)
-    return getattr(net, "_orig_mod", net)
-
-
 @torch.no_grad()
 def rollout_maps(model: nn.Module, images: Tensor, head_fusion: str = "mean") -> dict[str, Tensor]:
     """Rollout from the class token (``"cls"``) and, for a distilled DeiT, the distillation token (``"dist"``)
     to the patch tokens, as ``[B, grid, grid]`` maps (each sums to at most 1: the rest flows to prefix tokens)."""
-    net = _unwrap(model)
+    net = unwrap_model(model)
     if not hasattr(net, "attention_maps") or not hasattr(net, "num_prefix_tokens"):
         raise ModelError(
             f"{type(net).__name__} exposes no attention maps: attention rollout needs a DeiT model"

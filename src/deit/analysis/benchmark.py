@@ -24,6 +24,9 @@ from torch import Tensor, nn
 
 from deit.analysis.timing import time_interleaved
 from deit.errors import ConfigError, ModelError
+from deit.losses import DistillationLoss, build_base_criterion
+from deit.models.vit import DeiT, macs_per_image
+from deit.models.weights import unwrap_model
 
 FLOPS_CONVENTION = "FLOPs = 2 x MACs (multiply-add = 2 FLOPs); train = 3 x forward + teacher forward"
 
@@ -45,16 +48,9 @@ class BenchResult:
         return asdict(self)
 
 
-def _unwrap(model: nn.Module) -> nn.Module:
-    net = getattr(model, "module", model)
-    return getattr(net, "_orig_mod", net)
-
-
 def forward_flops(model: nn.Module, example: Tensor) -> float:
     """Forward FLOPs per image: 2 x ``macs_per_image`` for a DeiT, else ``FlopCounterMode`` on ``example``."""
-    from deit.models import DeiT, macs_per_image
-
-    net = _unwrap(model)
+    net = unwrap_model(model)
     if isinstance(net, DeiT):
         return 2.0 * macs_per_image(net)
     from torch.utils.flop_counter import FlopCounterMode
@@ -88,7 +84,7 @@ def make_step(
     compile_model: bool = False,
 ) -> Callable[[], object]:
     """A zero-argument callable running one inference batch or one training step (fwd + bwd + AdamW)."""
-    net = _unwrap(model)
+    net = unwrap_model(model)
     fn_model = torch.compile(model) if compile_model else model
     if mode == "infer":
         model.eval()
@@ -100,8 +96,6 @@ def make_step(
         return infer
     if mode != "train":
         raise ConfigError(f"--mode must be 'infer' or 'train', got {mode!r}")
-    from deit.losses import DistillationLoss, build_base_criterion
-
     distilled = getattr(net, "head_dist", None) is not None
     if hasattr(net, "set_distilled_training"):  # timm's distilled DeiT returns both heads only when asked
         net.set_distilled_training(True)
@@ -168,9 +162,7 @@ def build_timm_twin(model: nn.Module, name: str, num_classes: int, img_size: int
     try:
         return timm.create_model(bare, pretrained=False, num_classes=num_classes, img_size=img_size)
     except (RuntimeError, TypeError, ValueError) as exc:  # unknown name or no img_size argument
-        net = _unwrap(model)
-        from deit.models import DeiT
-
+        net = unwrap_model(model)
         if not isinstance(net, DeiT):
             raise ModelError(f"--compare timm: timm cannot build {bare!r} ({exc})") from exc
     from timm.models.deit import VisionTransformerDistilled

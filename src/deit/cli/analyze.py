@@ -147,7 +147,7 @@ def _loader(args: argparse.Namespace, meta: dict, model: Any, max_images: int | 
     import torch
     from torch.utils.data import DataLoader, Subset
 
-    from deit.cli.evaluate import eval_dataset
+    from deit.cli.common import eval_dataset
     from deit.errors import ConfigError
 
     img_size, mean, std, dataset = eval_dataset(args, meta, model)
@@ -178,7 +178,7 @@ def _write_json(path: Path, obj: Any) -> Path:
 
 def run_tokens(args: argparse.Namespace) -> int:
     from deit.analysis.tokens import PAPER_INPUT_COSINE, PAPER_LAST_COSINE, token_cosine
-    from deit.cli.evaluate import load_for_eval
+    from deit.cli.common import load_for_eval
     from deit.distributed import resolve_device
     from deit.plots import plot_token_cosine
 
@@ -252,8 +252,7 @@ def run_agreement(args: argparse.Namespace) -> int:
         model_outputs,
         to_markdown,
     )
-    from deit.cli.evaluate import load_for_eval
-    from deit.cli.predict import preprocessing
+    from deit.cli.common import load_for_eval, preprocessing
     from deit.distributed import resolve_device
     from deit.errors import ConfigError
     from deit.teacher import build_teacher
@@ -332,8 +331,7 @@ def run_attention(args: argparse.Namespace) -> int:
     import torch
 
     from deit.analysis.attention import plot_rollout_grid, rollout_maps
-    from deit.cli.evaluate import load_for_eval
-    from deit.cli.predict import collect_images, load_tensors, preprocessing
+    from deit.cli.common import collect_images, load_for_eval, load_tensors, preprocessing
     from deit.distributed import resolve_device
     from deit.errors import ConfigError
 

@@ -17,8 +17,8 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
+from deit.cli.common import eval_dataset, load_for_eval
 from deit.cli.weights_args import add_weights_arguments, model_source, weights_options
 from deit.config import default_workers
 from deit.official_flags import add_official_arguments, translate
@@ -95,59 +95,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
     add_weights_arguments(parser)
     add_official_arguments(parser, "eval")  # hidden: official main.py spellings (--eval, --num_workers, ...)
-
-
-def load_for_eval(
-    checkpoint: str,
-    model_name: str | None,
-    use_ema: bool = False,
-    weights_source: str = "official",
-    offline: bool = False,
-):
-    """(model in eval mode, meta) through ``deit.load_model``'s loader (every accepted source); prints the
-    file and epoch of the weights used."""
-    from deit.checkpoint import weights_summary
-    from deit.models.loading import load_model_and_meta
-
-    model, meta = load_model_and_meta(checkpoint, model_name, use_ema, weights_source, offline)
-    print(weights_summary(meta) + (" [EMA]" if use_ema else ""), file=sys.stderr)
-    return model, meta
-
-
-def eval_dataset(args: argparse.Namespace, meta: dict, model: Any) -> tuple[int, tuple, tuple, Any]:
-    """(img_size, mean, std, dataset): ``args.data``'s ``args.split`` preprocessed as the checkpoint was
-    evaluated in training (its image size, statistics, val split and seed unless ``--val-split``/``--seed``
-    override them); the dataset's classes must equal the checkpoint's."""
-    from deit.cli.predict import preprocessing
-    from deit.data import build_dataset
-    from deit.errors import ConfigError
-
-    cfg = meta.get("config") or {}
-    img_size, mean, std, transform = preprocessing(model, meta)
-    if getattr(args, "img_size", None) not in (None, img_size):
-        raise ConfigError(
-            f"--input-size {args.img_size}: {meta.get('path', 'the checkpoint')} is a {img_size} px model; "
-            f"drop the flag or pass {img_size} (another size is another model, e.g. a *_384 name)"
-        )
-    val_split = args.val_split if args.val_split is not None else float(cfg.get("val_split", 0.0))
-    # runs written before split_seed existed split with their training seed
-    seed = args.seed if args.seed is not None else int(cfg.get("split_seed", cfg.get("seed", 0)))
-    dataset = build_dataset(
-        args.data,
-        args.split,
-        transform,
-        val_split=val_split,
-        seed=seed,
-        skip_corrupt=args.skip_corrupt,
-        img_size=img_size,
-    )
-    names = meta.get("class_names")
-    if names is not None and list(names) != list(dataset.classes):
-        raise ConfigError(
-            f"--data {args.data} has classes {list(dataset.classes)[:5]}... but {meta.get('path', 'the checkpoint')} "
-            f"was trained on {list(names)[:5]}... ({len(names)} classes): they must match"
-        )
-    return img_size, mean, std, dataset
 
 
 def run(args: argparse.Namespace) -> int:

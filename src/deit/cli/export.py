@@ -59,7 +59,7 @@ def default_out(checkpoint: str) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     from deit.checkpoint import export_model
-    from deit.cli.evaluate import load_for_eval
+    from deit.cli.common import load_for_eval
     from deit.export import EXPORT_FILES, check_onnx, export_onnx, model_card, write_text
 
     args.checkpoint = model_source(args)

@@ -13,10 +13,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Any
 
+from deit.cli.common import class_names_for, collect_images, load_for_eval, load_tensors, preprocessing
 from deit.cli.weights_args import add_weights_arguments, model_source, weights_options
 
 
@@ -41,66 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_weights_arguments(parser)
 
 
-def collect_images(paths: Sequence[str]) -> tuple[list[Path], list[tuple[str, str]]]:
-    """Files named directly (any extension) plus image files found recursively in folders, and
-    ``(path, reason)`` for paths that do not exist or folders without images."""
-    from deit.data import is_image_file
-
-    files: list[Path] = []
-    errors: list[tuple[str, str]] = []
-    for raw in paths:
-        p = Path(raw)
-        if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and is_image_file(f))
-            if not found:
-                errors.append((raw, "folder contains no image files"))
-            files.extend(found)
-        elif p.is_file():
-            files.append(p)
-        else:
-            errors.append((raw, "no such file or folder"))
-    return files, errors
-
-
-def preprocessing(model: Any, meta: dict) -> tuple[int, tuple, tuple, Callable]:
-    """(img_size, mean, std, eval transform) of a loaded checkpoint, exactly as ``deit eval`` uses them."""
-    from deit.data import IMAGENET_MEAN, IMAGENET_STD, build_transform
-
-    img_size = int(meta.get("img_size") or getattr(model, "img_size", None) or 224)
-    mean = tuple(meta.get("data_mean") or IMAGENET_MEAN)
-    std = tuple(meta.get("data_std") or IMAGENET_STD)
-    crop_pct = float((meta.get("config") or {}).get("crop_pct") or 0.875)  # the run's --crop-pct
-    return img_size, mean, std, build_transform(False, img_size, mean, std, crop_pct=crop_pct)
-
-
-def load_tensors(
-    files: Sequence[Path], transform: Callable
-) -> tuple[list[tuple[Path, Any]], list[tuple[str, str]]]:
-    """Decode + transform every file; unreadable ones become ``(path, reason)`` errors."""
-    from deit.data import ImageLoadError, load_image
-
-    good, bad = [], []
-    for f in files:
-        try:
-            good.append((f, transform(load_image(f))))
-        except ImageLoadError as exc:
-            bad.append((str(f), exc.reason))
-        except (OSError, ValueError) as exc:
-            bad.append((str(f), f"{type(exc).__name__}: {exc}"))
-    return good, bad
-
-
-def class_names_for(meta: dict, num_classes: int) -> list[str]:
-    names = meta.get("class_names")
-    if isinstance(names, (list, tuple)) and len(names) == num_classes:
-        return [str(n) for n in names]
-    return [f"class_{i}" for i in range(num_classes)]
-
-
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from deit.cli.evaluate import load_for_eval
     from deit.distributed import resolve_device
     from deit.errors import ConfigError
     from deit.progress import is_interactive, progress

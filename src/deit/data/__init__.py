@@ -17,17 +17,16 @@ Public API::
     check_dataset(path) -> DatasetReport
 """
 
+from deit.data.build import build_dataset
 from deit.data.check import DatasetReport, FileIssue, SplitReport, check_dataset
 from deit.data.datasets import (
     CIFARPickleDataset,
     DigitsDataset,
     ImageFolderDataset,
     SubsetDataset,
-    build_dataset,
     find_cifar_dir,
     is_image_file,
     read_skip_log,
-    safe_unpickle,
     set_skip_log,
     set_transform,
     split_dataset,
@@ -46,6 +45,7 @@ from deit.data.transforms import (
     open_image,
     to_rgb,
 )
+from deit.io import safe_unpickle
 
 __all__ = [
     "CIFARPickleDataset",

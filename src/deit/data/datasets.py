@@ -6,10 +6,8 @@ where ``img`` is an RGB ``PIL.Image`` (no transform: the PIL image itself).
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
-import pickle
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +19,7 @@ from torch.utils.data import Dataset
 
 from deit.data.transforms import IMG_EXTENSIONS, ImageLoadError, load_image
 from deit.errors import ConfigError, DataError
+from deit.io import safe_unpickle
 
 logger = logging.getLogger("deit.data")
 Transform = Callable[[Any], Any] | None
@@ -49,7 +48,7 @@ def list_class_files(class_dir: Path) -> tuple[list[Path], list[Path]]:
     return images, ignored
 
 
-def _check_dir(root: str | Path, what: str = "dataset folder") -> Path:
+def check_dir(root: str | Path, what: str = "dataset folder") -> Path:
     root = Path(root).expanduser()
     if not root.exists():
         raise DataError(f"{what} not found: {root}")
@@ -77,7 +76,7 @@ class ImageFolderDataset(Dataset):
         skip_corrupt: bool = False,
         classes: Sequence[str] | None = None,
     ) -> None:
-        self.root = _check_dir(root)
+        self.root = check_dir(root)
         found = find_classes(self.root)
         if not found:
             raise DataError(
@@ -196,51 +195,6 @@ class SubsetDataset(Dataset):
 
 
 # ----------------------------------------------------------------------------------------------- CIFAR
-_NUMPY_ALLOWED = {
-    ("multiarray", "_reconstruct"),
-    ("multiarray", "scalar"),
-    ("numeric", "_frombuffer"),
-}
-_BUILTINS_ALLOWED = {"bytes", "bytearray", "set", "frozenset", "list", "dict", "tuple", "str", "int", "float"}
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-    """Only plain containers, bytes/str and numpy arrays; any other global is refused (no code runs)."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        if module in ("builtins", "__builtin__") and name in _BUILTINS_ALLOWED:
-            return getattr(importlib.import_module("builtins"), name)
-        if module == "_codecs" and name == "encode":  # how protocol-2 pickles store bytes
-            import _codecs
-
-            return _codecs.encode
-        if module == "numpy" and name in ("ndarray", "dtype"):
-            return getattr(np, name)
-        for prefix in ("numpy._core.", "numpy.core."):
-            if module.startswith(prefix) and (module[len(prefix) :], name) in _NUMPY_ALLOWED:
-                sub = module[len(prefix) :]
-                try:
-                    mod = importlib.import_module(f"numpy._core.{sub}")
-                except ImportError:  # numpy < 2
-                    mod = importlib.import_module(f"numpy.core.{sub}")
-                return getattr(mod, name)
-        raise pickle.UnpicklingError(f"global '{module}.{name}' is not allowed")
-
-
-def safe_unpickle(path: str | Path) -> Any:
-    """Unpickle a data file allowing only containers and numpy arrays; DataError naming the file otherwise."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"missing file: {path}")
-    try:
-        with open(path, "rb") as f:
-            return _RestrictedUnpickler(f, encoding="latin1").load()
-    except pickle.UnpicklingError as exc:
-        raise DataError(f"refusing to unpickle {path}: {exc} (only plain data and numpy arrays)") from exc
-    except Exception as exc:  # truncated / not a pickle
-        raise DataError(f"cannot read pickle {path}: {type(exc).__name__}: {exc}") from exc
-
-
 def find_cifar_dir(root: str | Path) -> tuple[Path, str] | None:
     """(batches folder, "cifar10" | "cifar100") if ``root`` is or contains CIFAR python batches."""
     root = Path(root)
@@ -269,7 +223,7 @@ class CIFARPickleDataset(Dataset):
     """CIFAR-10/100 "python version" batches from a local folder (no download)."""
 
     def __init__(self, root: str | Path, train: bool = True, transform: Transform = None) -> None:
-        found = find_cifar_dir(_check_dir(root))
+        found = find_cifar_dir(check_dir(root))
         if found is None:
             raise DataError(
                 f"no CIFAR python batches in {root} (expected data_batch_1..5/test_batch/"
@@ -396,66 +350,3 @@ def split_dataset(dataset: Any, val_fraction: float, seed: int = 0) -> tuple[Sub
     """Stratified (by ``dataset.targets``) deterministic split into (train, val) subsets."""
     train, val = split_indices(dataset.targets, val_fraction, seed)
     return SubsetDataset(dataset, train), SubsetDataset(dataset, val)
-
-
-def _find_val_dir(root: Path) -> Path | None:
-    return next((root / n for n in VAL_DIR_NAMES if (root / n).is_dir()), None)
-
-
-def build_dataset(
-    path: str | Path,
-    split: str,
-    transform: Transform = None,
-    val_split: float = 0.0,
-    seed: int = 0,
-    skip_corrupt: bool = False,
-    img_size: int = 32,
-) -> Any:
-    """Resolve a dataset source (no downloads) and return the ``split`` ("train" | "val") dataset.
-
-    * ``"digits"``: DigitsDataset (``img_size`` px; val = stratified ``val_split`` or 0.2 of it).
-    * a folder with CIFAR python batches (or their parent): train / test batches.
-    * a folder with ``train/`` (+ ``val/`` or ``validation/``): ImageFolder of that split; val uses the
-      train class list. ``train/`` without a val folder: ``val_split`` carves val out of train.
-    * a plain ImageFolder: the whole folder is train, unless ``val_split > 0`` carves a stratified val
-      split (same ``seed`` -> the same split for both calls).
-    """
-    if split not in ("train", "val"):
-        raise ConfigError(f"split must be 'train' or 'val', got {split!r}")
-    if not 0.0 <= val_split < 1.0:
-        raise ConfigError(f"val_split must be in [0, 1), got {val_split}")
-    is_train = split == "train"
-    if str(path).lower() == "digits":
-        return DigitsDataset(
-            img_size=img_size, train=is_train, test_fraction=val_split or 0.2, seed=seed, transform=transform
-        )
-    root = _check_dir(path)
-    if find_cifar_dir(root) is not None:
-        if val_split > 0:
-            logger.info("CIFAR data has its own test batch; val_split=%g is ignored", val_split)
-        return CIFARPickleDataset(root, train=is_train, transform=transform)
-
-    train_dir = root / "train"
-    if train_dir.is_dir():
-        val_dir = _find_val_dir(root)
-        if val_dir is not None:
-            if val_split > 0:
-                logger.info("%s exists; val_split=%g is ignored", val_dir, val_split)
-            if is_train:
-                return ImageFolderDataset(train_dir, transform, skip_corrupt)
-            classes = find_classes(_check_dir(train_dir))
-            return ImageFolderDataset(val_dir, transform, skip_corrupt, classes=classes)
-        source, hint = train_dir, f"{root} has train/ but no val/ folder"
-    else:
-        source, hint = root, f"{root} has no train/ and val/ folders"
-
-    if val_split <= 0:
-        if is_train:
-            return ImageFolderDataset(source, transform, skip_corrupt)
-        raise DataError(
-            f"no validation data: {hint}; pass --val-split FRACTION (e.g. --val-split 0.1) "
-            "to hold out a stratified part of the training images"
-        )
-    full = ImageFolderDataset(source, transform, skip_corrupt)
-    train_set, val_set = split_dataset(full, val_split, seed)
-    return train_set if is_train else val_set

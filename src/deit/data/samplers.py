@@ -100,6 +100,3 @@ class DistributedEvalSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return len(range(self.rank, self.num_total, self.num_replicas))
-
-    def set_epoch(self, epoch: int) -> None:  # interface parity with DistributedSampler
-        pass

@@ -18,9 +18,8 @@ from PIL import Image, ImageOps
 from torchvision import transforms as T
 
 from deit.errors import ConfigError
+from deit.models.vit import IMAGENET_MEAN, IMAGENET_STD
 
-IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
-IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 IMG_EXTENSIONS: tuple[str, ...] = (
     ".jpg",
     ".jpeg",

@@ -1,9 +1,9 @@
 """DeiT models: the network, the named zoo, and weight loading/saving."""
 
+from deit.models.factory import create_model
 from deit.models.registry import (
     MODEL_CONFIGS,
     PAPER_ZOO,
-    create_model,
     is_deit_model,
     list_models,
     model_info,

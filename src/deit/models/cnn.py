@@ -18,9 +18,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from deit.errors import ModelError
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from deit.models.vit import IMAGENET_MEAN, IMAGENET_STD
 
 _ALLOWED_KWARGS = {"img_size", "mean", "std", "drop_rate"}
 

@@ -21,7 +21,9 @@ import torch
 from torch import Tensor
 
 from deit.errors import CheckpointError, ModelError
+from deit.io import load_checkpoint
 from deit.models.vit import DeiT
+from deit.models.weights import fit_weights, unwrap_state_dict
 
 log = logging.getLogger("deit.models")
 
@@ -113,9 +115,6 @@ def model_kwargs_from_config(config: dict[str, Any], num_classes: int) -> dict[s
 
 
 def _read_weights(folder: Path) -> dict[str, Tensor]:
-    from deit.checkpoint import load_checkpoint
-    from deit.models.weights import unwrap_state_dict
-
     for name in _WEIGHT_FILES:
         if (folder / name).is_file():
             return unwrap_state_dict(load_checkpoint(folder / name), source=str(folder / name))
@@ -185,9 +184,7 @@ def load_hf_folder(path: str | Path) -> tuple[DeiT, dict[str, Any]]:
         model = DeiT(**kwargs)
     except ModelError as exc:
         raise CheckpointError(f"{folder / 'config.json'}: {exc}") from None
-    from deit.models.weights import load_weights
-
-    load_weights(model, sd, strict=True, adapt=False)
+    fit_weights(model, sd, strict=True, adapt=False, source=str(folder))
     meta: dict[str, Any] = {
         "model_spec": {"name": _spec_name(kwargs), "source": "deit", "kwargs": kwargs},
         "class_names": class_names_from_config(config),

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deit.errors import DeiTError
+from deit.progress import is_interactive
 
 OFFICIAL_BASE_URL = "https://dl.fbaipublicfiles.com/deit/"
 SOURCES = ("official", "hf", "hf-facebook")
@@ -195,8 +196,6 @@ def download(url: str, dest: str | Path, sha256_prefix: str, progress: bool | No
 
 
 def _bar(total: int | None, name: str, enabled: bool | None):  # noqa: ANN202 (tqdm or None)
-    from deit.progress import is_interactive
-
     if not (is_interactive() if enabled is None else enabled):
         return None
     from tqdm import tqdm

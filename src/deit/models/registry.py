@@ -1,4 +1,5 @@
-"""Named DeiT configurations (paper Table 1 and small-image variants) and the model factory."""
+"""Named DeiT configurations (paper Table 1 and small-image variants); ``deit.models.factory.create_model``
+builds them."""
 
 from __future__ import annotations
 
@@ -84,29 +85,6 @@ def model_kwargs(name: str, **overrides: Any) -> dict[str, Any]:
         if value is not None:
             kwargs[key] = value
     return kwargs
-
-
-def create_model(
-    name: str,
-    pretrained: bool = False,
-    *,
-    weights_source: str = "official",
-    offline: bool | None = None,
-    **overrides: Any,
-) -> DeiT:
-    """Build a registered DeiT, e.g. ``create_model("deit_small_distilled_patch16_224", num_classes=10)``.
-
-    Overrides: any ``DeiT`` argument (``img_size``, ``num_classes``, ``drop_path_rate``, ``in_chans``...).
-    ``pretrained=True`` loads the released ImageNet weights (``deit.models.hub``: ``weights_source``
-    official, hf or hf-facebook; cached; ``offline`` uses the cache only); a head of another class count is
-    re-initialised and the position embedding resampled to ``img_size``. Otherwise weights are random.
-    """
-    model = DeiT(**model_kwargs(name, **overrides))
-    if pretrained:
-        from deit.models.loading import load_pretrained
-
-        load_pretrained(model, name, source=weights_source, offline=offline)
-    return model
 
 
 def model_info(name: str, **overrides: Any) -> dict[str, Any]:

@@ -1,13 +1,12 @@
-"""Weight files: official DeiT ``.pth``, timm state dicts, safetensors; position-embedding resampling.
-
-Everything loads through ``torch.load(weights_only=True)`` or safetensors: a weight file never runs code.
+"""State-dict surgery, no file I/O: unwrapping, prefix stripping, position-embedding resampling, head
+dropping, and the strict key check that fits a state dict to a model. Files are read by
+:mod:`deit.models.loading` (the one loading module), through :mod:`deit.io`.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -23,22 +22,6 @@ _WRAPPER_KEYS = ("model", "state_dict", "model_state", "module")
 _PREFIXES = ("module.", "_orig_mod.")
 
 
-def load_state_dict_file(path: str | Path) -> dict[str, Tensor]:
-    """Read a state dict from ``.safetensors``, a torch file (``{'model': sd}`` and friends unwrapped), or a
-    folder (run folder, transformers DeiT/ViT folder).
-
-    Loading goes through ``deit.checkpoint.load_checkpoint``: ``weights_only=True`` or safetensors, and a
-    pickle that would run code raises ``UnsafeCheckpointError`` naming the file.
-    """
-    from deit.checkpoint import load_checkpoint
-
-    if Path(path).is_dir():  # a transformers folder or a run folder: the model's own weights
-        from deit.models.loading import load_model
-
-        return load_model(path).state_dict()
-    return unwrap_state_dict(load_checkpoint(path, map_location="cpu"), source=str(path))
-
-
 def unwrap_state_dict(obj: Any, source: str = "checkpoint") -> dict[str, Tensor]:
     """Find the tensors: ``{'model': sd}`` (official DeiT), ``{'state_dict': sd}``, or a bare state dict;
     strip DDP (``module.``) and torch.compile (``_orig_mod.``) prefixes."""
@@ -52,11 +35,15 @@ def unwrap_state_dict(obj: Any, source: str = "checkpoint") -> dict[str, Tensor]
         obj = inner
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"{source}: expected a state dict, found {type(obj).__name__}")
+    return strip_prefixes(obj)
+
+
+def strip_prefixes(state: Mapping[str, Any]) -> dict[str, Any]:
+    """Keys without DDP (``module.``) and torch.compile (``_orig_mod.``) prefixes."""
     out = {}
-    for key, value in obj.items():
-        for prefix in _PREFIXES:
-            while key.startswith(prefix):
-                key = key[len(prefix) :]
+    for key, value in state.items():
+        while key.startswith(_PREFIXES):
+            key = key.split(".", 1)[1]
         out[key] = value
     return out
 
@@ -151,19 +138,19 @@ def adapt_state_dict(
     return sd
 
 
-def load_weights(
+def fit_weights(
     model: nn.Module,
-    weights: str | Path | Mapping[str, Tensor],
+    weights: Mapping[str, Tensor],
     strict: bool = True,
     adapt: bool = True,
     pos_embed_interp: str = "official",
+    source: str = "state dict",
 ) -> list[str]:
-    """Load weights into ``model``. With ``strict`` every key must match (no silent partial load);
-    only heads dropped by ``adapt`` (class-count change) may be missing. Returns those re-initialised keys.
-    ``adapt`` also resamples the position embedding (:func:`adapt_state_dict`, ``pos_embed_interp``).
+    """Load a (possibly wrapped) state dict into ``model``. With ``strict`` every key must match (no silent
+    partial load); only heads dropped by ``adapt`` (class-count change) may be missing. Returns those
+    re-initialised keys. ``adapt`` also resamples the position embedding (:func:`adapt_state_dict`).
     """
-    source = str(weights) if isinstance(weights, (str, Path)) else "state dict"
-    sd = load_state_dict_file(weights) if isinstance(weights, (str, Path)) else unwrap_state_dict(weights)
+    sd = unwrap_state_dict(weights, source=source)
     if adapt:
         before = set(sd)
         sd = adapt_state_dict(sd, model, pos_embed_interp)
@@ -191,3 +178,15 @@ def load_weights(
         raise CheckpointError(f"{source} does not fit {type(model).__name__}: " + " | ".join(problems))
     model.load_state_dict(sd, strict=False)
     return dropped
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The plain module under DDP (``.module``) and ``torch.compile`` (``._orig_mod``) wrappers, whose
+    state-dict keys carry no ``module.``/``_orig_mod.`` prefix."""
+    while True:
+        if isinstance(model, nn.parallel.DistributedDataParallel):
+            model = model.module
+        elif isinstance(getattr(model, "_orig_mod", None), nn.Module):
+            model = model._orig_mod
+        else:
+            return model
