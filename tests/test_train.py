@@ -99,10 +99,10 @@ def test_hard_distillation_run_writes_everything_and_evaluates(tmp_path: Path, c
     assert not any(k.startswith(("module.", "_orig_mod.", "teacher")) for k in state["model"])
     assert state["class_names"] == [str(i) for i in range(10)]
     capsys.readouterr()
-    assert main(["eval", "--checkpoint", str(run), "--data", "digits", "--json"]) == 0
+    assert main(["eval", "--checkpoint", str(run / "last.pt"), "--data", "digits", "--json"]) == 0
     metrics = json.loads(capsys.readouterr().out)
     assert metrics["samples"] == 360  # the digits held-out split (20% of 1,797, stratified)
-    assert metrics["fused_top1"] == pytest.approx(records[-1]["val_fused_top1"])
+    assert metrics["fused_top1"] == pytest.approx(records[-1]["val_fused_top1"])  # last.pt: the last epoch
 
 
 def test_resume_equals_uninterrupted_run(tmp_path: Path) -> None:
