@@ -113,3 +113,19 @@ def test_a_run_prints_the_recipe_and_writes_it_to_config_yaml(
     assert saved["epochs"] == 1 and saved["lr"] == pytest.approx(1e-3) and saved["recipe"] == "auto"
     assert "batch_size: 128  # auto: " in text and "\nepochs: 1\n" in text
     assert TrainConfig.from_dict(saved) == dataclasses.replace(trainer.cfg)
+
+
+def test_recipe_transfer_is_the_shipped_transfer_preset_under_the_flags() -> None:
+    from deit.config import load_config
+    from deit.errors import ConfigError
+
+    preset = load_config("transfer", {"data": "d", "pretrained": True, "teacher_model": "runs/t"})
+    cfg = load_config(
+        None, {"data": "d", "recipe": "transfer", "pretrained": True, "teacher_model": "runs/t"}
+    )
+    assert cfg.recipe == "transfer" and dataclasses.replace(cfg, recipe=preset.recipe) == preset
+    assert (
+        load_config(None, {"data": "d", "recipe": "transfer", "finetune": "w.pth", "epochs": 3}).epochs == 3
+    )
+    with pytest.raises(ConfigError, match="--pretrained or --finetune is required"):
+        load_config(None, {"data": "d", "recipe": "transfer", "teacher_model": "runs/t"})

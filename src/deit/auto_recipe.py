@@ -144,7 +144,7 @@ def resolve_recipe(
     drop-path)."""
     values: dict[str, Any] = {}
     choices: list[Choice] = []
-    if cfg.recipe == "paper":
+    if cfg.recipe in ("paper", "transfer"):  # transfer: a preset that sets its values; the rest Table 9
         proposed = {k: (v, "Table 9") for k, v in PAPER.items()}
         proposed["lr"] = (None, "Table 9: --lr-base 5e-4 --lr-base-size 512")
     else:

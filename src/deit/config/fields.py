@@ -16,7 +16,7 @@ from deit.config.spec import Spec, build_specs, values_from_mapping
 from deit.errors import ConfigError
 
 RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
-RECIPE_CHOICES = ["auto", "paper"]
+RECIPE_CHOICES = ["auto", "paper", "transfer"]
 
 
 def default_workers(cap: int = 4) -> int:
@@ -41,7 +41,8 @@ _HELP = {
     "amp": "mixed precision: auto = bf16 on CUDA, none elsewhere; --amp alone = bf16",
     "distill": "distillation loss: hard (teacher's argmax as label, the paper's best) or soft (KL)",
     "recipe": "where unset hyper-parameters come from: auto (derived from the dataset, model and world size; "
-    "printed at start with the reasons) or paper (Table 9 exactly)",
+    "printed at start with the reasons), paper (Table 9 exactly) or transfer (the shipped transfer-with-"
+    "distillation preset, as -c transfer: needs --pretrained or --finetune)",
     "lr": "learning rate actually used (default: recipe; auto and paper print the value at start)",
     "lr_base": "reference learning rate for a global batch of --lr-base-size, scaled linearly "
     "(the paper: --lr-base 5e-4 with --lr-base-size 512); exclusive with --lr",

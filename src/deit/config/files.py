@@ -77,6 +77,8 @@ def load_config(
         if name is None:
             raise unknown_key(key, "overrides", SPECS, ALIASES)
         values[name] = coerce(SPECS[name], value, SPECS[name].flag)
+    if source is None and values.get("recipe") == "transfer":  # --recipe transfer: the preset under the flags
+        values = {**_read_yaml(resolve_recipe("transfer")), **values}
     cfg = TrainConfig(**values)
     return validate(cfg) if check else cfg
 
