@@ -124,8 +124,7 @@ def test_recipe_transfer_is_the_shipped_transfer_preset_under_the_flags() -> Non
         None, {"data": "d", "recipe": "transfer", "pretrained": True, "teacher_model": "runs/t"}
     )
     assert cfg.recipe == "transfer" and dataclasses.replace(cfg, recipe=preset.recipe) == preset
-    assert (
-        load_config(None, {"data": "d", "recipe": "transfer", "finetune": "w.pth", "epochs": 3}).epochs == 3
-    )
+    given = {"data": "d", "recipe": "transfer", "finetune": "w.pth", "teacher_model": "runs/t", "epochs": 3}
+    assert load_config(None, given).epochs == 3
     with pytest.raises(ConfigError, match="--pretrained or --finetune is required"):
         load_config(None, {"data": "d", "recipe": "transfer", "teacher_model": "runs/t"})
