@@ -152,18 +152,22 @@ def resolve_recipe(
     for name in RECIPE_FIELDS:
         given = getattr(cfg, name)
         if name == "lr" and given is None and cfg.lr_base is not None:
-            choices.append(Choice("lr", None, "flag", f"--lr-base {cfg.lr_base:g} at {cfg.lr_base_size}"))
+            why = f"--lr-base {cfg.lr_base:g} x global batch / {cfg.lr_base_size}"
+            choices.append(Choice("lr", None, "flag", why))
             continue
         if given is not None:
             choices.append(Choice(name, given, "flag", "given"))
             continue
         value, reason = proposed[name]
-        if name == "lr" and value is None:  # paper: keep the scaling rule visible in config.yaml
+        if name == "lr" and value is None:  # paper: the linear scaling rule
             values["lr_base"], values["lr_base_size"] = PAPER_LR_BASE, PAPER_LR_BASE_SIZE
+            reason = "Table 9: 5e-4 x global batch / 512"
         else:
             values[name] = value
         choices.append(Choice(name, value, cfg.recipe, reason))
     out = replace(cfg, **values)
+    if out.lr is None:  # config.yaml, checkpoints and the model card record the rate actually used
+        out = replace(out, lr=out.actual_lr(world_size), lr_base=None)
     warnings: list[str] = []
     if out.warmup_epochs > out.epochs:
         short = out.epochs // 5
