@@ -118,7 +118,9 @@ def test_generated_command_reproduces_the_row(quick_demo: tuple[Path, str, str],
     assert argv[:2] == ["deit", "train"]
     with contextlib.redirect_stderr(io.StringIO()):
         assert main(argv[1:]) == 0
-    assert load_config_file(tmp_path / "cmd" / "teacher" / "config.yaml") == cfg
+    saved = load_config_file(tmp_path / "cmd" / "teacher" / "config.yaml")
+    assert saved.lr == pytest.approx(cfg.actual_lr())  # the run records --lr-base as the rate used
+    assert replace(saved, lr=cfg.lr, lr_base=cfg.lr_base) == cfg
     ours = torch.load(tmp_path / "cmd" / "teacher" / "last.pt", weights_only=True)["model"]
     demo = torch.load(quick_demo[0] / "teacher" / "last.pt", weights_only=True)["model"]
     assert ours.keys() == demo.keys() and all(torch.equal(ours[k], demo[k]) for k in ours)
