@@ -55,7 +55,7 @@ def train(name: str, data: Path, out: Path, model: str, extra: list[str], thread
         )
     rows = [json.loads(line) for line in metrics.read_text().splitlines()]
     vals = [r["val_top1"] for r in rows if "val_top1" in r]
-    recipe = {k: v for k, v in json.loads(json.dumps(_config(run))).items() if k in _SHOWN}
+    recipe = {k: v for k, v in _config(run).items() if k in _SHOWN}
     return {
         "name": name,
         "command": shlex.join(argv),

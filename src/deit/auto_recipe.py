@@ -78,6 +78,15 @@ def _pow2_floor(x: float) -> int:
     return 1 << max(0, int(math.floor(math.log2(max(1.0, x)))))
 
 
+def _table9_lr(cfg: TrainConfig, world: int) -> tuple[float, str]:
+    """Table 9's linear rule, 5e-4 x global batch / 512, with the batch the recipe will use."""
+    global_batch = (cfg.batch_size or PAPER["batch_size"]) * world * cfg.accum_steps
+    return (
+        PAPER_LR_BASE * global_batch / PAPER_LR_BASE_SIZE,
+        f"Table 9: 5e-4 x global batch {global_batch} / 512",
+    )
+
+
 def _auto(cfg: TrainConfig, stats: DataStats, world: int, depth: int | None) -> dict[str, tuple[Any, str]]:
     """(value, reason) for every recipe field under ``auto``; the caller keeps the user's values."""
     n, size = stats.num_images, stats.img_size
@@ -85,12 +94,7 @@ def _auto(cfg: TrainConfig, stats: DataStats, world: int, depth: int | None) -> 
     pretrained = bool(cfg.finetune or cfg.pretrained)
     if n >= IMAGENET_SCALE:
         out = {k: (v, "Table 9: ImageNet-scale data") for k, v in PAPER.items()}
-        batch = cfg.batch_size or PAPER["batch_size"]
-        global_batch = batch * world * cfg.accum_steps
-        out["lr"] = (
-            PAPER_LR_BASE * global_batch / PAPER_LR_BASE_SIZE,
-            f"Table 9: 5e-4 x {global_batch} / 512",
-        )
+        out["lr"] = _table9_lr(cfg, world)
         if world == 1:
             out["repeated_aug"] = (False, "one process: repeated augmentation would show 1/3 of the images")
         return out
@@ -146,7 +150,7 @@ def resolve_recipe(
     choices: list[Choice] = []
     if cfg.recipe in ("paper", "transfer"):  # transfer: a preset that sets its values; the rest Table 9
         proposed = {k: (v, "Table 9") for k, v in PAPER.items()}
-        proposed["lr"] = (None, "Table 9: --lr-base 5e-4 --lr-base-size 512")
+        proposed["lr"] = _table9_lr(cfg, world_size)
     else:
         proposed = _auto(cfg, stats, world_size, depth)
     for name in RECIPE_FIELDS:
@@ -159,14 +163,10 @@ def resolve_recipe(
             choices.append(Choice(name, given, "flag", "given"))
             continue
         value, reason = proposed[name]
-        if name == "lr" and value is None:  # paper: the linear scaling rule
-            values["lr_base"], values["lr_base_size"] = PAPER_LR_BASE, PAPER_LR_BASE_SIZE
-            reason = "Table 9: 5e-4 x global batch / 512"
-        else:
-            values[name] = value
+        values[name] = value
         choices.append(Choice(name, value, cfg.recipe, reason))
     out = replace(cfg, **values)
-    if out.lr is None:  # config.yaml, checkpoints and the model card record the rate actually used
+    if out.lr is None:  # --lr-base: config.yaml, checkpoints and the model card record the rate actually used
         out = replace(out, lr=out.actual_lr(world_size), lr_base=None)
     warnings: list[str] = []
     if out.warmup_epochs > out.epochs:
