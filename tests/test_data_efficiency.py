@@ -52,33 +52,48 @@ def test_smoke_budget_end_to_end(tmp_path: Path) -> None:
         assert len(small) == 6 and len(big) == 12 and small < big and not big & set(names[-4:])
 
     r = json.loads((out / "results.json").read_text())
-    assert set(r["per_n"]) == {"6", "12"} and len(r["runs"]) == 2 * (1 + 4 * 2)
+    assert set(r["per_n"]) == {"6", "12"} and len(r["runs"]) == 2 * (1 + 4 * 2 + 1)
     for nl, epochs in (("6", 4), ("12", 2)):  # 72 images per run / (n x 3 classes)
         s = r["per_n"][nl]
         assert 0 <= s["teacher_top1"] <= 100
-        for m in ("none", "soft", "hard", "control"):
-            assert len(s[m]["val_top1"]) == 2 and all(0 <= x <= 100 for x in s[m]["val_top1"])
-            assert s[m]["epochs"] == [epochs, epochs] and all(g <= 0 for g in s[m]["last_minus_best"])
-        for m in ("soft", "hard"):  # paired gain = difference of the seed means
-            diff = statistics.fmean(s[m]["val_top1"]) - statistics.fmean(s["none"]["val_top1"])
-            assert s["gain_vs_none"][m]["diff"] == pytest.approx(diff)
+        for m in ("none", "none_mix", "soft", "hard", "control"):
+            seeds = 1 if m == "control" else 2  # the control is there for the token cosine: first seed only
+            assert len(s[m]["val_top1"]) == seeds and all(0 <= x <= 100 for x in s[m]["val_top1"])
+            assert s[m]["epochs"] == [epochs] * seeds and all(g <= 0 for g in s[m]["last_minus_best"])
+        for m in ("soft", "hard"):  # paired gain = difference of the seed means, against both baselines
+            for base in ("none", "none_mix"):
+                diff = statistics.fmean(s[m]["val_top1"]) - statistics.fmean(s[base]["val_top1"])
+                assert s[f"gain_vs_{base}"][m]["diff"] == pytest.approx(diff)
             assert len(s[m]["cls"]) == len(s[m]["dist"]) == 2
+        strong = max(("none", "none_mix"), key=lambda m: statistics.fmean(s[m]["val_top1"]))
+        assert s["stronger_baseline"] == strong
         for m in ("hard", "control"):  # input of block 0 + 6 blocks of deit_micro
             cos = s[m]["token_cosine_mean"]
             assert len(cos) == 7 and all(-1 <= c < 1 for c in cos)
         assert "token_cosine_mean" not in s["none"]
-    assert r["checks"]["smallest_n"] == "6" and r["checks"]["better_distilled"] in ("soft", "hard")
+    c = r["checks"]
+    assert c["smallest_n"] == "6" and c["better_distilled"] in ("soft", "hard")
+    assert c["baseline"] == r["per_n"]["6"]["stronger_baseline"]
+    gain = r["per_n"]["6"][f"gain_vs_{c['baseline']}"][c["better_distilled"]]
+    assert c["gain_points"] == gain["diff"] and c["gain_target_met"] == (
+        gain["diff"] >= 3 and gain["diff"] > 2 * gain["se"]
+    )
 
     # every run's final checkpoint kept; commands.sh holds the real CLI commands
     assert all((Path(run["run_dir"]) / "last.pt").is_file() for run in r["runs"].values())
     cmds = (out / "commands.sh").read_text().splitlines()
     trains = [c for c in cmds if " -m deit train " in c]
-    assert len(trains) == 18
+    assert len(trains) == 20
+    assert not any("control_s1" in c for c in trains)
     control = [c for c in trains if "control_s0" in c and "n6" in c][0]
     assert "deit_micro_distilled_patch4_32" in control and "--distillation-type none" in control
+    assert "--mixup 0.8 --cutmix 1.0" in control
+    none, none_mix = ([c for c in trains if f"{m}_s0" in c and "n6" in c][0] for m in ("none", "none_mix"))
+    assert "--mixup" not in none and "--mixup 0.8 --cutmix 1.0" in none_mix  # auto recipe vs equal mixing
+    assert "deit_micro_patch4_32" in none_mix and "--teacher-model" not in none + none_mix
     hard = [c for c in trains if "hard_s1" in c and "n12" in c][0]
     assert f"--teacher-model {out}/runs/n12/teacher/last.pt" in hard and "--data-cache memory" in hard
-    assert sum(" -m deit eval " in c for c in cmds) == 36
+    assert sum(" -m deit eval " in c for c in cmds) == 40
     md = (out / "results.md").read_text()
     assert "| 12 | hard |" in md and "hard − none" in md
     with Image.open(out / "curve.png") as im:
@@ -88,7 +103,7 @@ def test_smoke_budget_end_to_end(tmp_path: Path) -> None:
     assert bench.main([*argv, "--eval-data", str(extra)]) == 0
     cmds2 = (out / "commands.sh").read_text().splitlines()[len(cmds) :]
     assert not any(" -m deit train " in c for c in cmds2)
-    assert sum(f"--data {extra}" in c for c in cmds2) == 18
+    assert sum(f"--data {extra}" in c for c in cmds2) == 20
     r2 = json.loads((out / "results.json").read_text())
     assert all(0 <= run["eval_data_top1"] <= 100 for run in r2["runs"].values())
     assert r2["runs"]["n6_hard_s0"]["val_top1"] == r["runs"]["n6_hard_s0"]["val_top1"]
