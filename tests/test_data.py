@@ -23,6 +23,7 @@ from deit.data import (
     build_mixup,
     build_transform,
     load_image,
+    per_class_subset,
     split_dataset,
     to_rgb,
 )
@@ -250,6 +251,36 @@ def test_digits_split_stratified_and_deterministic() -> None:
     img, label = DigitsDataset(img_size=48, train=False)[0]
     assert img.size == (48, 48) and img.mode == "RGB" and tr.classes == [str(i) for i in range(10)]
     assert 0 <= label <= 9 and np.asarray(img).max() > 200
+
+
+def test_per_class_subset_is_fixed_by_the_split_seed() -> None:
+    full = DigitsDataset(train=True, seed=0)
+    sub = per_class_subset(full, 7, seed=0)
+    assert Counter(sub.targets) == {c: 7 for c in range(10)}
+    assert per_class_subset(full, 7, seed=0).indices == sub.indices  # the same images on every call
+    assert per_class_subset(full, 7, seed=1).indices != sub.indices
+    assert all(full.targets[i] == t for i, t in zip(sub.indices, sub.targets))
+    # a subset of a carved subset indexes the dataset underneath (one level: set_transform reaches it)
+    train, _ = split_dataset(full, 0.25, seed=0)
+    nested = per_class_subset(train, 5, seed=0)
+    assert nested.dataset is full and set(nested.indices) <= set(train.indices)
+    assert Counter(nested.targets) == {c: 5 for c in range(10)}
+    # a class with fewer images than asked keeps all of them
+    few = per_class_subset(full, 10_000, seed=0)
+    assert sorted(few.indices) == list(range(len(full)))
+
+
+def test_train_per_class_flag(tmp_path: Path) -> None:
+    from deit.builders import build_data
+    from deit.config import TrainConfig, validate
+
+    cfg = TrainConfig(data="digits", img_size=8, train_per_class=4, model="tiny_cnn", output=str(tmp_path))
+    bundle = build_data(validate(cfg))
+    assert Counter(bundle.train.targets) == {c: 4 for c in range(10)} and len(bundle.val) == 360
+    x, y = bundle.train[0]
+    assert isinstance(x, torch.Tensor) and x.shape[-1] == 8  # the transform reached the dataset underneath
+    with pytest.raises(ConfigError, match="--train-per-class"):
+        validate(TrainConfig(data="digits", train_per_class=0, model="tiny_cnn", output=str(tmp_path)))
 
 
 # ------------------------------------------------------------------------------------------ build_dataset

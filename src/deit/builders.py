@@ -26,6 +26,7 @@ from deit.data import (
     build_dataset,
     build_mixup,
     build_transform,
+    per_class_subset,
     set_transform,
 )
 from deit.data.batch_aug import build_batch_transform
@@ -89,6 +90,8 @@ def build_data(cfg: TrainConfig, world_size: int = 1) -> DataBundle:
     mean, std = cfg.mean or IMAGENET_MEAN, cfg.std or IMAGENET_STD
     common = dict(val_split=cfg.val_split, seed=cfg.split_seed, skip_corrupt=cfg.skip_corrupt)
     train = build_dataset(cfg.data, "train", None, img_size=img_size, **common)
+    if cfg.train_per_class is not None:
+        train = per_class_subset(train, cfg.train_per_class, cfg.split_seed)
     if not cfg.img_size and not is_deit_model(cfg.model) and len(train):
         img_size = default_img_size(cfg, train[0][0])
     eval_tf = build_transform(False, img_size, mean, std, crop_pct=cfg.crop_pct)

@@ -63,6 +63,11 @@ class TrainConfig:
         "seed of the held-out split (--val-split, the digits test split); apart from --seed so that runs "
         "with different seeds are scored on the same images",
     )
+    train_per_class: int | None = _opt(
+        None,
+        "train on at most N images of every class (a fixed subset drawn with --split-seed, the same for every "
+        "--seed; validation unchanged): data-efficiency studies, data-starved runs",
+    )
     skip_corrupt: bool = _opt(False, "skip unreadable images instead of failing")
     workers: int = _opt(
         default_workers(),

@@ -12,7 +12,7 @@ from deit.errors import ConfigError
 # value rules: a bound (">=1", ">0") or an interval ("[0,1)") followed by the fields it applies to
 _RULES_TABLE = """
 >=0 workers weight_decay warmup_epochs warmup_lr min_lr color_jitter mixup cutmix skip_nonfinite
->=1 img_size num_classes epochs batch_size accum_steps recount num_repeats max_steps_per_epoch
+>=1 img_size num_classes train_per_class epochs batch_size accum_steps recount num_repeats max_steps_per_epoch
 >=1 eval_interval save_interval log_interval threads
 >0 lr lr_base opt_eps clip_grad decay_epochs distillation_tau
 >=1 lr_base_size

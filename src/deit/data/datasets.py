@@ -341,6 +341,21 @@ def split_indices(targets: Sequence[int], val_fraction: float, seed: int = 0) ->
     return sorted(train), sorted(val)
 
 
+def per_class_subset(dataset: Any, per_class: int, seed: int = 0) -> Any:
+    """At most ``per_class`` images of every class, drawn once with ``seed`` (the same images for every run
+    with that seed); a subset of a :class:`SubsetDataset` indexes the dataset underneath."""
+    targets = np.asarray(dataset.targets, dtype=np.int64)
+    rng = np.random.default_rng([seed, 7919])  # apart from split_indices' draw with the same seed
+    keep: list[int] = []
+    for c in np.unique(targets):
+        idx = np.flatnonzero(targets == c)
+        keep += idx[rng.permutation(len(idx))[:per_class]].tolist()
+    keep.sort()
+    if isinstance(dataset, SubsetDataset):
+        return SubsetDataset(dataset.dataset, [dataset.indices[i] for i in keep])
+    return SubsetDataset(dataset, keep)
+
+
 def set_transform(dataset: Any, transform: Transform) -> None:
     """Give ``dataset`` (or the dataset under a :class:`SubsetDataset`) its transform after it is built."""
     (dataset.dataset if isinstance(dataset, SubsetDataset) else dataset).transform = transform
