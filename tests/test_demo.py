@@ -96,6 +96,8 @@ def test_quick_demo_table_structure(quick_demo: tuple[Path, str, str]) -> None:
     none = rows["no_distillation"]["top1"]
     assert table["headline"] == QUICK.headline
     assert table["gains"] == {k: rows[f"{k}_fused"]["top1"] - none for k in ("soft", "hard")}
+    ctrl = rows["control"]["top1"]
+    assert table["gains_vs_control"] == {k: rows[f"{k}_fused"]["top1"] - ctrl for k in ("soft", "hard")}
     assert table["checks"] == {
         "distillation_gain": rows[f"{QUICK.headline}_fused"]["top1"] > none,
         "hard_cosine_rises_below_1": per_layer[-1] > per_layer[0] and max(per_layer) < 1.0,
@@ -105,7 +107,7 @@ def test_quick_demo_table_structure(quick_demo: tuple[Path, str, str]) -> None:
     assert md.count("\n| ") >= len(ROWS) + 3 and "DeiT, no distillation" in md and "cosine" in md
     assert "| control: two class tokens |" in md and "per class of" in md
     commands = (out / "commands.sh").read_text(encoding="utf-8")
-    assert commands.count("\ndeit train ") == 5 and commands.count("--train-per-class 10") == 5
+    assert commands.count("\ndeit train ") == 5 and commands.count(f"--train-per-class {QUICK.train_per_class} ") == 5
 
 
 @pytest.mark.slow
