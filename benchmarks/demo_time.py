@@ -3,6 +3,7 @@
     python benchmarks/demo_time.py                       # the default demo, seed 0, into a temporary folder
     python benchmarks/demo_time.py --seeds 0 1 2         # one demo per seed
     python benchmarks/demo_time.py --quick --json t.json # the --quick smoke version; also write the results
+    python benchmarks/demo_time.py --summarize DIR       # mean ± std over DIR/seed*/table.json, paired gains
 
 Prints, per seed: the command, the wall-clock seconds, the CPU seconds of the child (user + system; on a
 shared machine this is the better measure of the work, since wall-clock time includes waiting for a core),
@@ -13,10 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import resource
 import shlex
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -56,6 +59,68 @@ def time_demo(out: Path, seed: int, quick: bool, extra: list[str]) -> dict:
     }
 
 
+def _mean_sd(xs: list[float]) -> str:
+    sd = statistics.stdev(xs) if len(xs) > 1 else float("nan")
+    return f"{statistics.fmean(xs):.2f} ± {sd:.2f}"
+
+
+def _paired(a: list[float], b: list[float]) -> str:
+    """Mean of b - a over seeds, its standard error, and on how many seeds it is > 0."""
+    d = [y - x for x, y in zip(a, b)]
+    se = statistics.stdev(d) / math.sqrt(len(d)) if len(d) > 1 else float("nan")
+    return f"{statistics.fmean(d):+.2f} ± {se:.2f} (> 0 on {sum(v > 0 for v in d)} of {len(d)})"
+
+
+def summarize(parent: Path) -> str:
+    """Markdown over ``parent/seed*/table.json``: every seed's fused rows, then mean ± std and paired gains."""
+    tables = sorted(
+        (json.loads(f.read_text(encoding="utf-8")) for f in parent.glob("seed*/table.json")),
+        key=lambda t: t["seed"],
+    )
+    if not tables:
+        raise SystemExit(f"demo_time: no seed*/table.json under {parent}")
+    keys = ["teacher", "no_distillation", "soft_fused", "hard_fused", "control"]
+    col = {k: [next(r["top1"] for r in t["rows"] if r["key"] == k) for t in tables] for k in keys}
+    head = tables[0].get("headline", "hard")
+    lines = [
+        "| seed | teacher | no distillation | soft cls / dist / fused | hard cls / dist / fused | control "
+        f"| {head} − none | cos(cls, dist) hard: input → last | control: input → last |",
+        "|---:|---:|---:|---|---|---:|---:|---|---|",
+    ]
+    for i, t in enumerate(tables):
+        top = {r["key"]: r["top1"] for r in t["rows"]}
+        hard, ctrl = (t["token_cosine"][k]["per_layer"] for k in ("hard_distillation", "control"))
+        heads = {
+            kind: " / ".join(f"{top[f'{kind}_{h}']:.2f}" for h in ("cls", "dist", "fused"))
+            for kind in ("soft", "hard")
+        }
+        lines.append(
+            f"| {t['seed']} | {col['teacher'][i]:.2f} | {col['no_distillation'][i]:.2f} | {heads['soft']} | "
+            f"{heads['hard']} | {col['control'][i]:.2f} | {top[f'{head}_fused'] - top['no_distillation']:+.2f} | "
+            f"{hard[0]:.3f} → {hard[-1]:.3f} | {ctrl[0]:.3f} → {ctrl[-1]:.3f} |"
+        )
+    lines.append(
+        "| mean ± std | "
+        + " | ".join(_mean_sd(col[k]) for k in ("teacher", "no_distillation"))
+        + f" | fused "
+        f"{_mean_sd(col['soft_fused'])} | fused {_mean_sd(col['hard_fused'])} | {_mean_sd(col['control'])} | | | |"
+    )
+    lines += ["", "| paired gain over seeds (mean ± SE) | soft fused | hard fused |", "|---|---|---|"]
+    for base, name in (
+        ("no_distillation", "over no distillation"),
+        ("control", "over the control (two class tokens)"),
+    ):
+        lines.append(
+            f"| {name} | {_paired(col[base], col['soft_fused'])} | {_paired(col[base], col['hard_fused'])} |"
+        )
+    checks = [t["checks"] for t in tables]
+    lines += [
+        "",
+        "checks true on: " + ", ".join(f"{k} {sum(c[k] for c in checks)}/{len(checks)}" for k in checks[0]),
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
@@ -63,7 +128,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="parent folder of the demo folders (default: a temporary one)")
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
     p.add_argument("extra", nargs="*", help="further `deit demo` arguments (after --)")
+    p.add_argument("--summarize", default=None, metavar="DIR", help="only summarise DIR/seed*/table.json")
     args = p.parse_args(argv)
+    if args.summarize:
+        print(summarize(Path(args.summarize)), end="")
+        return 0
     machine = {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
     print(f"machine: {machine}", flush=True)
     results = []
