@@ -533,7 +533,9 @@ VALID = {  # value ranges from the paper / timm semantics, written independently
         "accum_steps recount num_repeats eval_interval save_interval log_interval".split(), st.integers(1, 64)
     ),
     **dict.fromkeys("workers skip_nonfinite".split(), st.integers(0, 32)),
-    **dict.fromkeys("img_size num_classes max_steps_per_epoch train_per_class".split(), st.none() | st.integers(1, 10**6)),
+    **dict.fromkeys(
+        "img_size num_classes max_steps_per_epoch train_per_class".split(), st.none() | st.integers(1, 10**6)
+    ),
     "data": st.sampled_from(["digits", "/data/imagenet", "my data/ä"]),
     "model": st.sampled_from(["deit_tiny_patch16_224", "resnet18_cifar"]),
     "finetune": st.none() | st.just("w.pth"),

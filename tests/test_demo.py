@@ -107,7 +107,10 @@ def test_quick_demo_table_structure(quick_demo: tuple[Path, str, str]) -> None:
     assert md.count("\n| ") >= len(ROWS) + 3 and "DeiT, no distillation" in md and "cosine" in md
     assert "| control: two class tokens |" in md and "per class of" in md
     commands = (out / "commands.sh").read_text(encoding="utf-8")
-    assert commands.count("\ndeit train ") == 5 and commands.count(f"--train-per-class {QUICK.train_per_class} ") == 5
+    assert (
+        commands.count("\ndeit train ") == 5
+        and commands.count(f"--train-per-class {QUICK.train_per_class} ") == 5
+    )
 
 
 @pytest.mark.slow

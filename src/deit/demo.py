@@ -347,7 +347,7 @@ def run_demo(
     plot_token_cosine(
         {TITLES[k]: v["per_layer"] for k, v in cosine.items()},
         out / "token_cosine.png",
-        title="cos(class token, distillation token), digits test split",
+        title="cos(class token, 2nd token: distillation or control class token), digits test",
     )
     table["seconds"] = time.perf_counter() - t0
     return table
