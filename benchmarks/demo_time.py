@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import resource
 import shlex
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import reproduce_cifar10 as rc  # noqa: E402  (the shared mean ± std and paired-difference helpers)
 
 
 def child_cpu_seconds() -> float:
@@ -59,16 +60,11 @@ def time_demo(out: Path, seed: int, quick: bool, extra: list[str]) -> dict:
     }
 
 
-def _mean_sd(xs: list[float]) -> str:
-    sd = statistics.stdev(xs) if len(xs) > 1 else float("nan")
-    return f"{statistics.fmean(xs):.2f} ± {sd:.2f}"
-
-
 def _paired(a: list[float], b: list[float]) -> str:
     """Mean of b - a over seeds, its standard error, and on how many seeds it is > 0."""
-    d = [y - x for x, y in zip(a, b)]
-    se = statistics.stdev(d) / math.sqrt(len(d)) if len(d) > 1 else float("nan")
-    return f"{statistics.fmean(d):+.2f} ± {se:.2f} (> 0 on {sum(v > 0 for v in d)} of {len(d)})"
+    c = rc.compare(a, b, paired=True)
+    wins = sum(y > x for x, y in zip(a, b))
+    return f"{c['diff']:+.2f} ± {c['se']:.2f} (> 0 on {wins} of {len(a)})"
 
 
 def summarize(parent: Path) -> str:
@@ -79,31 +75,29 @@ def summarize(parent: Path) -> str:
     )
     if not tables:
         raise SystemExit(f"demo_time: no seed*/table.json under {parent}")
-    keys = ["teacher", "no_distillation", "soft_fused", "hard_fused", "control"]
-    col = {k: [next(r["top1"] for r in t["rows"] if r["key"] == k) for t in tables] for k in keys}
+    tops = [{r["key"]: r["top1"] for r in t["rows"]} for t in tables]
+    keys = ("teacher", "no_distillation", "soft_fused", "hard_fused", "control")
+    col = {k: [top[k] for top in tops] for k in keys}
     head = tables[0].get("headline", "hard")
     lines = [
         "| seed | teacher | no distillation | soft cls / dist / fused | hard cls / dist / fused | control "
         f"| {head} − none | cos(cls, dist) hard: input → last | control: input → last |",
         "|---:|---:|---:|---|---|---:|---:|---|---|",
     ]
-    for i, t in enumerate(tables):
-        top = {r["key"]: r["top1"] for r in t["rows"]}
+    for t, top in zip(tables, tops):
         hard, ctrl = (t["token_cosine"][k]["per_layer"] for k in ("hard_distillation", "control"))
         heads = {
             kind: " / ".join(f"{top[f'{kind}_{h}']:.2f}" for h in ("cls", "dist", "fused"))
             for kind in ("soft", "hard")
         }
         lines.append(
-            f"| {t['seed']} | {col['teacher'][i]:.2f} | {col['no_distillation'][i]:.2f} | {heads['soft']} | "
-            f"{heads['hard']} | {col['control'][i]:.2f} | {top[f'{head}_fused'] - top['no_distillation']:+.2f} | "
+            f"| {t['seed']} | {top['teacher']:.2f} | {top['no_distillation']:.2f} | {heads['soft']} | "
+            f"{heads['hard']} | {top['control']:.2f} | {top[f'{head}_fused'] - top['no_distillation']:+.2f} | "
             f"{hard[0]:.3f} → {hard[-1]:.3f} | {ctrl[0]:.3f} → {ctrl[-1]:.3f} |"
         )
     lines.append(
-        "| mean ± std | "
-        + " | ".join(_mean_sd(col[k]) for k in ("teacher", "no_distillation"))
-        + f" | fused "
-        f"{_mean_sd(col['soft_fused'])} | fused {_mean_sd(col['hard_fused'])} | {_mean_sd(col['control'])} | | | |"
+        f"| mean ± std | {rc.fmt(col['teacher'])} | {rc.fmt(col['no_distillation'])} | fused "
+        f"{rc.fmt(col['soft_fused'])} | fused {rc.fmt(col['hard_fused'])} | {rc.fmt(col['control'])} | | | |"
     )
     lines += ["", "| paired gain over seeds (mean ± SE) | soft fused | hard fused |", "|---|---|---|"]
     for base, name in (
