@@ -215,6 +215,17 @@ def convergence(run_dir: Path) -> dict:
     }
 
 
+def schedule(budget: dict, images: int | None, subset_size: int) -> dict:
+    """Epoch and evaluation flags for ``images`` training images over a subset of ``subset_size`` images
+    (at most the auto recipe's 1,000 epochs); None: the auto recipe's epochs, validated every
+    ``budget["eval_interval"]`` epochs."""
+    if images is None:
+        return dict(eval_interval=budget["eval_interval"], save_interval=budget["eval_interval"])
+    epochs = min(1000, max(1, math.ceil(images / subset_size)))
+    ev = max(1, epochs // budget["evals_per_run"])
+    return dict(epochs=epochs, eval_interval=ev, save_interval=ev)
+
+
 # ------------------------------------------------------------------------------------------------ main
 def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -281,25 +292,18 @@ def main(argv: list[str] | None = None) -> int:
     runner = (InProcessRunner if a.in_process else rc.Runner)(out)
 
     # every run: (key, n, method, seed, run dir, deit train flags beyond the shared ones)
+    runtime = dict(log_interval=100_000, device=device, workers=workers, **b.get("runtime", {}))
+    if threads is not None:
+        runtime["threads"] = threads
     specs: list[dict] = []
     for n in b["ns"]:
         nl = n_label(n)
-        per_class = n or min(manifest["pool_per_class"].values())
-
-        def fixed(images: int | None, per_class: int = per_class) -> dict:
-            """The run flags for a budget of ``images`` training images (None: the auto recipe's epochs)."""
-            kw = dict(log_interval=100_000, device=device, workers=workers, **b.get("runtime", {}))
-            if threads is not None:
-                kw["threads"] = threads
-            if images is None:
-                return dict(kw, eval_interval=b["eval_interval"], save_interval=b["eval_interval"])
-            epochs = min(1000, max(1, math.ceil(images / (per_class * len(classes)))))
-            ev = max(1, epochs // b["evals_per_run"])
-            return dict(kw, epochs=epochs, eval_interval=ev, save_interval=ev)
-
-        base = fixed(b["images_per_run"])
+        subset_size = (n or min(manifest["pool_per_class"].values())) * len(classes)
+        base = dict(runtime, **schedule(b, b["images_per_run"], subset_size))
+        teacher_kw = dict(
+            runtime, **schedule(b, b.get("teacher_images_per_run", b["images_per_run"]), subset_size)
+        )
         rd = out / "runs" / f"n{nl}"
-        teacher_kw = fixed(b.get("teacher_images_per_run", b["images_per_run"]))
         specs.append(dict(key=f"n{nl}_teacher", n=n, method="teacher", seed=0, dir=rd / "teacher",
                           kw=dict(teacher_kw, model=b["teacher"], seed=0)))  # fmt: skip
         for seed in b["seeds"]:
