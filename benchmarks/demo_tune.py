@@ -1,13 +1,16 @@
 """Choose the `deit demo` settings on a validation split carved from the digits *training* part.
 
 The demo's held-out test split is never touched here: ``deit.builders.build_dataset`` is wrapped so that, for
-``digits``, "train" is 80 % of the digits training split and "val" the other 20 % (stratified, seeded), and
+``digits``, "val" is a stratified, seeded carve of the digits training split (``--val-fraction``, default 20 %)
+and "train" the rest (from which ``--train-per-class`` draws, when set), and
 everything else is the demo's own code path (``deit.demo.build_configs`` -> ``deit.trainer.train``). The
 score of a run is its *last* epoch on that validation carve (as the demo reports the last checkpoint).
 
     python benchmarks/demo_tune.py --seeds 0 1 --set student_lr=4e-3 --set hard_alpha=0.5
     python benchmarks/demo_tune.py --seeds 0 --set hflip=0.5 --runs teacher hard_distillation
     python benchmarks/demo_tune.py --seeds 0 1 2 --json tune.jsonl  # append one JSON line per setting
+    # data-starved: 5 images per class drawn from a 10 % carve, the other 90 % (1,294 images) to score on
+    python benchmarks/demo_tune.py --val-fraction 0.9 --seeds 0 1 2 3 4 --runs teacher
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import resource
 import sys
 import time
 from dataclasses import fields, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -41,22 +45,25 @@ def carved_digits(
     seed: int = 0,
     skip_corrupt: bool = False,
     img_size: int = 32,
+    val_fraction: float = VAL_FRACTION,
 ) -> Any:
-    """Digits: train/val = a stratified 80/20 carve of the digits *training* split; anything else unchanged."""
+    """Digits: train/val = a stratified carve (val_fraction to val) of the digits *training* split; else unchanged."""
     if str(path).lower() != "digits":
         return _build_dataset(path, split, transform, val_split, seed, skip_corrupt, img_size)
     full = DigitsDataset(
         img_size=img_size, train=True, test_fraction=val_split or 0.2, seed=seed, transform=transform
     )
-    train_idx, val_idx = split_indices(full.targets, VAL_FRACTION, seed + 1000)
+    train_idx, val_idx = split_indices(full.targets, val_fraction, seed + 1000)
     return SubsetDataset(full, train_idx if split == "train" else val_idx)
 
 
 def _parse_value(text: str, current: Any) -> Any:
     if isinstance(current, bool):
         return text.lower() in ("1", "true", "yes")
+    if text.lower() == "none":
+        return None
     if current is None:
-        return None if text.lower() == "none" else int(text)
+        return int(text)
     return type(current)(text)
 
 
@@ -108,11 +115,11 @@ def tune_one(settings: DemoSettings, seed: int, out: Path, runs: list[str], reus
         result[run]["cpu_s"] = round(cpu_seconds() - t_cpu, 1)
         if run == "hard_distillation":
             model, meta = load_model_from_checkpoint(out / run / "last.pt")
-            val = carved_digits(
+            val = builders_mod.build_dataset(
                 "digits",
                 "val",
                 build_transform(False, meta["img_size"]),
-                seed=seed,
+                seed=cfg.split_seed,
                 img_size=meta["img_size"],
             )
             loader = torch.utils.data.DataLoader(val, batch_size=256)
@@ -136,9 +143,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", default=None, help="append the result as one JSON line to this file")
     p.add_argument("--tag", default="")
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        default=VAL_FRACTION,
+        help="share of the digits training split carved off to score on (default %(default)s)",
+    )
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    builders_mod.build_dataset = carved_digits
+    builders_mod.build_dataset = partial(carved_digits, val_fraction=args.val_fraction)
     settings = settings_from(args.set, DEFAULT)
     logging.getLogger("deit").setLevel(logging.WARNING)
     results = []
@@ -146,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         r = tune_one(settings, seed, Path(args.out) / f"seed{seed}", args.runs, args.reuse_teacher)
         print(json.dumps(r), flush=True)
         results.append(r)
-    summary = {"tag": args.tag, "set": args.set, "results": results}
+    summary = {"tag": args.tag, "set": args.set, "val_fraction": args.val_fraction, "results": results}
     for run in RUNS:
         vals = [r[run]["top1"] for r in results if run in r]
         if vals:

@@ -304,13 +304,13 @@ def test_readme_install_and_demo_time_claims() -> None:
     text = README.read_text(encoding="utf-8")
     assert "python -m pip install torch torchvision --index-url https://download.pytorch.org/whl/cpu" in text
     assert "python -m pip install -e . && deit demo" in text
-    claim = "about 4–5 minutes on 2 CPU cores"
+    claim = "about 3–4 minutes on 2 CPU cores"
     results = (README.parent / "benchmarks" / "RESULTS.md").read_text(encoding="utf-8")
     helptext = subprocess.run(
         [sys.executable, "-m", "deit", "demo", "--help"], capture_output=True, text=True, check=True
     ).stdout
     for where, body in (("README.md", text), ("RESULTS.md", results), ("deit demo --help", helptext)):
-        assert claim in " ".join(body.replace("4-5", "4–5").split()), where
+        assert claim in " ".join(body.replace("3-4", "3–4").split()), where
 
 
 # ---------------------------------------------------------------------------------------------- pictures

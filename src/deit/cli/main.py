@@ -19,7 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("deit.cli.evaluate", "evaluate a checkpoint: class, distillation and fused heads"),
     "demo": (
         "deit.cli.demo",
-        "the whole DeiT story on bundled digits data, offline, about 4-5 minutes on 2 CPU cores",
+        "the whole DeiT story on bundled digits data, offline, about 3-4 minutes on 2 CPU cores",
     ),
     "analyze": ("deit.cli.analyze", "token cosine, agreement and attention-rollout analyses"),
     "benchmark": ("deit.cli.benchmark", "measure inference/training throughput and memory"),
