@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -107,5 +108,6 @@ def plot_token_cosine(per_layer: dict[str, Sequence[float]], path: str | Path, t
     ax.axhline(1.0, color="grey", lw=0.5, ls="--")
     if len(per_layer) > 1:
         ax.legend()
-    ax.set_title(title or "class vs distillation token")
+    # a long title (the demo names both tokens) is wrapped rather than cut off at the figure's edge
+    ax.set_title(textwrap.fill(title or "class vs distillation token", 55), fontsize=10)
     return _save(fig, path)
