@@ -84,14 +84,29 @@ def train_transform(cfg: TrainConfig, img_size: int, mean: Any, std: Any) -> Any
     )
 
 
+def build_train_set(cfg: TrainConfig, img_size: int | None) -> tuple[Any, Any]:
+    """(the training split, the images that train: ``--train-per-class``'s fixed subset of it, or all of it);
+    no transform yet."""
+    pool = build_dataset(
+        cfg.data,
+        "train",
+        None,
+        val_split=cfg.val_split,
+        seed=cfg.split_seed,
+        skip_corrupt=cfg.skip_corrupt,
+        img_size=img_size,
+    )
+    if cfg.train_per_class is None:
+        return pool, pool
+    return pool, per_class_subset(pool, cfg.train_per_class, cfg.split_seed)
+
+
 def build_data(cfg: TrainConfig, world_size: int = 1) -> DataBundle:
     """The datasets, with ``cfg``'s recipe resolved against the training set (``DataBundle.cfg``)."""
     img_size = default_img_size(cfg)
     mean, std = cfg.mean or IMAGENET_MEAN, cfg.std or IMAGENET_STD
     common = dict(val_split=cfg.val_split, seed=cfg.split_seed, skip_corrupt=cfg.skip_corrupt)
-    train = build_dataset(cfg.data, "train", None, img_size=img_size, **common)
-    if cfg.train_per_class is not None:
-        train = per_class_subset(train, cfg.train_per_class, cfg.split_seed)
+    _, train = build_train_set(cfg, img_size)
     if not cfg.img_size and not is_deit_model(cfg.model) and len(train):
         img_size = default_img_size(cfg, train[0][0])
     eval_tf = build_transform(False, img_size, mean, std, crop_pct=cfg.crop_pct)

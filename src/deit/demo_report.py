@@ -30,8 +30,9 @@ def evaluate_runs(out: Path, cfgs: dict[str, TrainConfig], device: str = "cpu") 
     from torch.utils.data import DataLoader
 
     from deit.analysis.tokens import token_cosine
+    from deit.builders import build_train_set
     from deit.checkpoint import load_model_from_checkpoint
-    from deit.data import build_dataset, build_transform, per_class_subset
+    from deit.data import build_dataset, build_transform
     from deit.distributed import resolve_device
     from deit.engine import evaluate
 
@@ -52,16 +53,11 @@ def evaluate_runs(out: Path, cfgs: dict[str, TrainConfig], device: str = "cpu") 
         if getattr(model, "distilled", False):
             cosine[run] = token_cosine(model, loader, device=dev).to_dict()
         if not info:
-            train = build_dataset(
-                cfg.data, "train", None, val_split=cfg.val_split, seed=cfg.split_seed, img_size=img_size
-            )
-            pool = len(train)
-            if cfg.train_per_class is not None:
-                train = per_class_subset(train, cfg.train_per_class, cfg.split_seed)
+            pool, train = build_train_set(cfg, img_size)
             info = {
                 "dataset": "digits (scikit-learn)",
                 "train_images": len(train),
-                "train_pool": pool,
+                "train_pool": len(pool),
                 "train_per_class": cfg.train_per_class,
                 "test_images": len(test),
                 "img_size": img_size,
