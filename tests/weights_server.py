@@ -110,3 +110,20 @@ def forbid_internet(monkeypatch) -> None:  # noqa: ANN001 (pytest.MonkeyPatch)
         return real(host, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", loopback_only)
+
+
+def record_connections(monkeypatch) -> list[object]:  # noqa: ANN001 (pytest.MonkeyPatch)
+    """Refuse every socket connection (loopback included) and record each attempt's address: a test can
+    then assert that a code path made none."""
+    import socket
+
+    attempts: list[object] = []
+
+    def refuse(address: object) -> None:
+        attempts.append(address)
+        raise OSError(f"test network guard: refused to connect to {address!r}")
+
+    monkeypatch.setattr(socket.socket, "connect", lambda self, address: refuse(address))
+    monkeypatch.setattr(socket.socket, "connect_ex", lambda self, address: refuse(address))
+    monkeypatch.setattr(socket, "create_connection", lambda address, *a, **k: refuse(address))
+    return attempts
