@@ -209,7 +209,7 @@ def download(url: str, dest: str | Path, sha256_prefix: str, progress: bool | No
     digest = hashlib.sha256()
     try:
         try:
-            with _open(url) as response, os.fdopen(fd, "wb") as out:
+            with os.fdopen(fd, "wb") as out, _open(url) as response:
                 length = response.headers.get("Content-Length")
                 total = int(length) if length and length.isdigit() else None
                 received = 0
