@@ -14,9 +14,16 @@ the same draws whatever the device) and applied in one vectorised call: per-samp
 ``v2.functional`` kernels (autocontrast, equalize, invert, grayscale, normalize), which are per image.
 RandAugment groups the samples by the op they drew and runs each op once on its group.
 
+Crops are drawn in the ORIGINAL image's coordinates: the cache stores each image resized (aspect not kept)
+to one S x S square plus its original height and width (``deit.data.cache``), and every box, drawn by
+torchvision's rule for that height and width, is mapped onto the square in normalised coordinates. So
+random-resized crops reach the borders with the PIL path's scale and aspect statistics, and pad-and-crop
+slides along the long side of a non-square small image, as ``build_transform`` does.
+
 Deliberate differences from the PIL path (same distribution of parameters, not bit-identical pixels):
-sub-pixel interpolation details of the geometric ops, and colour jitter applies its three factors in one
-random order per batch instead of per image.
+sub-pixel interpolation details of the geometric ops and of the crops (resampled from the stored square,
+without PIL's antialiasing: an original larger than S is seen at S pixels, a non-square one at S along its
+long side), and colour jitter applies its three factors in one random order per batch instead of per image.
 """
 
 from __future__ import annotations
@@ -56,8 +63,40 @@ RAND_OPS = (  # timm's _RAND_INCREASING_TRANSFORMS ("inc1"; "inc0": RAND_OPS_INC
 RAND_OPS_INC0 = tuple(op.replace("Increasing", "") for op in RAND_OPS)  # timm's _RAND_TRANSFORMS
 
 
+INTERPOLATIONS = ("bicubic", "bilinear", "nearest", "random")  # random: bilinear or bicubic per sample (timm)
+
+
 def _rand(n: int) -> Tensor:
     return torch.rand(n)
+
+
+def is_small(img_size: int, small_image_policy: str = "auto") -> bool:
+    """The CIFAR-style pipeline (pad-and-crop) rather than random-resized-crop, as ``build_transform``."""
+    return small_image_policy == "small" or (small_image_policy == "auto" and img_size <= SMALL_IMAGE_MAX)
+
+
+def check_interpolation(mode: str) -> str:
+    if mode not in INTERPOLATIONS:
+        raise ConfigError(
+            f"--train-interpolation {mode}: the batched data path (--data-cache) supports "
+            f"{', '.join(INTERPOLATIONS)}; use --data-cache none for others"
+        )
+    return mode
+
+
+def sample(x: Tensor, grid: Tensor, mode: str, padding_mode: str) -> Tensor:
+    """``grid_sample`` (align_corners=False) of float ``x``; ``mode`` "random" draws bilinear or bicubic per
+    sample, like timm's random interpolation, and samples each group once."""
+    if mode != "random":
+        return F.grid_sample(x, grid, mode=mode, padding_mode=padding_mode, align_corners=False)
+    cubic = (_rand(x.shape[0]) < 0.5).to(x.device)
+    out = torch.empty(*grid.shape[:1], x.shape[1], *grid.shape[1:3], dtype=x.dtype, device=x.device)
+    for group, name in ((cubic, "bicubic"), (~cubic, "bilinear")):
+        if group.any():
+            out[group] = F.grid_sample(
+                x[group], grid[group], mode=name, padding_mode=padding_mode, align_corners=False
+            )
+    return out
 
 
 def parse_rand_augment(policy: str) -> dict:
@@ -105,7 +144,7 @@ def _affine(x: Tensor, mats: Tensor, fill: Tensor, mode: str) -> Tensor:
     theta = (torch.linalg.inv(to_pix) @ full @ to_pix)[:, :2]
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     f = fill.view(1, -1, 1, 1).to(x)
-    return F.grid_sample(x - f, grid, mode=mode, padding_mode="zeros", align_corners=False) + f
+    return sample(x - f, grid, mode, "zeros") + f
 
 
 def _geometric_mats(ops: Sequence[str], levels: Tensor, h: int, w: int, translate_pct: float) -> Tensor:
@@ -171,7 +210,7 @@ class BatchRandAugment:
         self.policy = policy
         self.p = parse_rand_augment(policy)
         self.fill = torch.tensor([float(f) for f in fill])
-        self.mode = "bilinear" if interpolation not in ("bicubic", "nearest") else interpolation
+        self.mode = check_interpolation(interpolation)
 
     def _levels(self, n: int) -> tuple[Tensor, Tensor]:
         m, std, mmax = self.p["magnitude"], self.p["magnitude_std"], self.p["magnitude_max"]
@@ -247,50 +286,109 @@ class BatchRandAugment:
 
 
 # ----------------------------------------------------------------------------------------------- crops
-def pad_crop(x: Tensor, padding: int = 4) -> Tensor:
-    """torchvision RandomCrop(size, padding) per sample: zero padding, a random offset per image (one gather)."""
+def _gather_crop(x: Tensor, oy: Tensor, ox: Tensor, padding: int) -> Tensor:
+    """Zero-pad by ``padding`` and cut an H x W window at per-sample offsets (oy, ox): one gather."""
     b, c, h, w = x.shape
     wp = w + 2 * padding
     padded = F.pad(x, (padding, padding, padding, padding)).reshape(b, c, -1)
-    oy = torch.randint(0, 2 * padding + 1, (b,))
-    ox = torch.randint(0, 2 * padding + 1, (b,))
     dev = x.device
     base = (torch.arange(h, device=dev)[:, None] * wp + torch.arange(w, device=dev)[None, :]).reshape(1, -1)
     idx = (base + (oy * wp + ox).to(dev)[:, None])[:, None, :].expand(b, c, h * w)
     return padded.gather(2, idx).reshape(b, c, h, w)
 
 
-def rrc_boxes(n: int, h: int, w: int, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)) -> Tensor:
-    """torchvision RandomResizedCrop.get_params for ``n`` images at once: [n, 4] = (top, left, height, width)."""
-    area = h * w
-    target = area * torch.empty(n, 10).uniform_(*scale)
-    aspect = torch.exp(torch.empty(n, 10).uniform_(math.log(ratio[0]), math.log(ratio[1])))
+def pad_crop(x: Tensor, padding: int = 4) -> Tensor:
+    """torchvision RandomCrop(size, padding) per sample: zero padding, a random offset per image (one gather)."""
+    b = x.shape[0]
+    oy = torch.randint(0, 2 * padding + 1, (b,))
+    ox = torch.randint(0, 2 * padding + 1, (b,))
+    return _gather_crop(x, oy, ox, padding)
+
+
+def _box_grid(boxes: Tensor, hw: Tensor, size: int, device: torch.device) -> Tensor:
+    """Sampling grid of ``size`` x ``size`` outputs for (top, left, height, width) boxes given in an image
+    of height/width ``hw`` [n, 2] that the stored tensor spans edge to edge (normalised coordinates)."""
+    top, left, ch, cw = boxes.double().unbind(1)
+    h, w = hw.double().unbind(1)
+    theta = torch.zeros(len(boxes), 2, 3, dtype=torch.float64)
+    theta[:, 0, 0], theta[:, 0, 2] = cw / w, (2 * left + cw) / w - 1
+    theta[:, 1, 1], theta[:, 1, 2] = ch / h, (2 * top + ch) / h - 1
+    return F.affine_grid(theta.float().to(device), [len(boxes), 1, size, size], align_corners=False)
+
+
+def _to_uint8(x: Tensor) -> Tensor:
+    return x.round().clamp(0, 255).to(torch.uint8)
+
+
+def resized_small(shape: Tensor, size: int) -> Tensor:
+    """torchvision ``Resize(size)`` output (height, width) for images of ``shape`` [n, 2]: the shorter side
+    becomes ``size``, the longer ``int(size * long / short)``."""
+    h, w = shape.double().unbind(1)
+    return torch.stack(
+        [
+            torch.where(w <= h, (size * h / w).floor(), size),
+            torch.where(w <= h, size, (size * w / h).floor()),
+        ],
+        1,
+    )
+
+
+def pad_crop_sized(x: Tensor, shape: Tensor, size: int, mode: str, padding: int = 4) -> Tensor:
+    """``build_transform``'s small-image crop for originals of ``shape`` [n, 2] stored as squares ``x``:
+    Resize(size) (shorter side) + RandomCrop(size, padding) per sample. Square originals take the exact
+    gather of ``pad_crop``; non-square ones slide along their long side, resampled from the square."""
+    rhw = resized_small(shape, size)
+    oy = (_rand(len(x)) * (rhw[:, 0] + 2 * padding - size + 1)).floor().long()
+    ox = (_rand(len(x)) * (rhw[:, 1] + 2 * padding - size + 1)).floor().long()
+    exact = ((rhw[:, 0] == x.shape[2]) & (rhw[:, 1] == x.shape[3])) if x.shape[2] == size else None
+    if exact is not None and bool(exact.all()):
+        return _gather_crop(x, oy, ox, padding)
+    boxes = torch.stack([oy - padding, ox - padding, torch.full_like(oy, size), torch.full_like(ox, size)], 1)
+    grid = _box_grid(boxes, rhw, size, x.device)
+    out = _to_uint8(sample(x.float(), grid, mode, "zeros"))
+    if exact is not None and bool(exact.any()):
+        keep = exact.to(x.device)
+        out[keep] = _gather_crop(x[keep], oy[exact], ox[exact], padding)
+    return out
+
+
+def rrc_boxes(n: int, h: int | Tensor, w: int | Tensor, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)) -> Tensor:
+    """torchvision RandomResizedCrop.get_params for ``n`` images at once, each of height/width ``h``/``w``
+    (ints, or [n] tensors for images of different sizes): [n, 4] = (top, left, height, width)."""
+    hh = torch.as_tensor(h, dtype=torch.float64).expand(n)
+    ww = torch.as_tensor(w, dtype=torch.float64).expand(n)
+    area = (hh * ww)[:, None]
+    target = area * torch.empty(n, 10).uniform_(*scale).double()
+    aspect = torch.exp(torch.empty(n, 10).uniform_(math.log(ratio[0]), math.log(ratio[1]))).double()
     cw = torch.sqrt(target * aspect).round()
     ch = torch.sqrt(target / aspect).round()
-    ok = (cw > 0) & (ch > 0) & (cw <= w) & (ch <= h)
+    ok = (cw > 0) & (ch > 0) & (cw <= ww[:, None]) & (ch <= hh[:, None])
     first = ok.float().argmax(dim=1)
     rows = torch.arange(n)
     cw, ch, has = cw[rows, first], ch[rows, first], ok.any(dim=1)
-    in_ratio = w / h
-    fw, fh = (w, round(w / ratio[0])) if in_ratio < ratio[0] else (w, h)
-    if in_ratio > ratio[1]:
-        fw, fh = round(h * ratio[1]), h
-    cw, ch = torch.where(has, cw, float(fw)), torch.where(has, ch, float(fh))
-    top = torch.where(has, (torch.rand(n) * (h - ch + 1)).floor(), ((h - ch) / 2).floor())
-    left = torch.where(has, (torch.rand(n) * (w - cw + 1)).floor(), ((w - cw) / 2).floor())
-    return torch.stack([top, left, ch, cw], dim=1)
+    in_ratio = ww / hh  # fallback: the whole image, clamped to the ratio range, centred
+    fw = torch.where(in_ratio > ratio[1], (hh * ratio[1]).round(), ww)
+    fh = torch.where(in_ratio < ratio[0], (ww / ratio[0]).round(), hh)
+    cw, ch = torch.where(has, cw, fw), torch.where(has, ch, fh)
+    top = torch.where(has, (torch.rand(n).double() * (hh - ch + 1)).floor(), ((hh - ch) / 2).floor())
+    left = torch.where(has, (torch.rand(n).double() * (ww - cw + 1)).floor(), ((ww - cw) / 2).floor())
+    return torch.stack([top, left, ch, cw], dim=1).float()
 
 
-def resized_crop(x: Tensor, boxes: Tensor, size: int, mode: str) -> Tensor:
-    """Crop every image to its box and resize it to ``size`` (one grid_sample call); uint8 in and out."""
-    b, _, h, w = x.shape
-    top, left, ch, cw = boxes.unbind(1)
-    theta = torch.zeros(b, 2, 3)
-    theta[:, 0, 0], theta[:, 0, 2] = cw / w, (2 * left + cw) / w - 1
-    theta[:, 1, 1], theta[:, 1, 2] = ch / h, (2 * top + ch) / h - 1
-    grid = F.affine_grid(theta.to(x.device), [b, x.shape[1], size, size], align_corners=False)
-    out = F.grid_sample(x.float(), grid, mode=mode, padding_mode="border", align_corners=False)
-    return out.round().clamp(0, 255).to(torch.uint8)
+def resized_crop(x: Tensor, boxes: Tensor, size: int, mode: str, shape: Tensor | None = None) -> Tensor:
+    """Crop every image to its box and resize it to ``size`` (one grid_sample call); uint8 in and out.
+    ``boxes`` are in the coordinates of an image of ``shape`` [n, 2] (height, width) that ``x`` stores
+    resized to its own size (default: ``x``'s size, the boxes are in its pixels)."""
+    if shape is None:
+        shape = torch.tensor(x.shape[2:]).expand(len(x), 2)
+    return _to_uint8(sample(x.float(), _box_grid(boxes, shape, size, x.device), mode, "border"))
+
+
+def random_resized_crop(x: Tensor, size: int, mode: str, shape: Tensor | None = None) -> Tensor:
+    """timm's RandomResizedCropAndInterpolation(size) per sample, boxes drawn for the original ``shape``."""
+    if shape is None:
+        return resized_crop(x, rrc_boxes(len(x), x.shape[2], x.shape[3]), size, mode)
+    return resized_crop(x, rrc_boxes(len(x), shape[:, 0], shape[:, 1]), size, mode, shape)
 
 
 def hflip(x: Tensor, p: float) -> Tensor:
@@ -310,20 +408,26 @@ def color_jitter(x: Tensor, strength: float) -> Tensor:
 
 # -------------------------------------------------------------------------------------------- pipeline
 class BatchTransform:
-    """uint8 ``[B, 3, H, W]`` (any device) -> normalised float ``[B, 3, img_size, img_size]`` on that device."""
+    """uint8 ``[B, 3, H, W]`` (any device) -> normalised float ``[B, 3, img_size, img_size]`` on that device.
+    ``sizes`` [B, 2]: the originals' (height, width) when the batch holds resized copies (the cache's)."""
 
     def __init__(
         self,
+        crop: Callable[[Tensor, Tensor | None], Tensor] | None,
         steps: list[Callable[[Tensor], Tensor]],
         mean: Sequence[float],
         std: Sequence[float],
         erasing: Callable[[Tensor], Tensor] | None = None,
     ) -> None:
-        self.steps, self.mean, self.std, self.erasing = steps, list(mean), list(std), erasing
+        self.crop, self.steps, self.mean, self.std, self.erasing = crop, steps, list(mean), list(std), erasing
 
-    def __call__(self, x: Tensor) -> Tensor:
+    def __call__(self, x: Tensor, sizes: Tensor | None = None) -> Tensor:
         if x.dtype != torch.uint8 or x.ndim != 4:
             raise ValueError(f"expected a uint8 [B, 3, H, W] batch, got {x.dtype} {list(x.shape)}")
+        if sizes is not None and tuple(sizes.shape) != (x.shape[0], 2):
+            raise ValueError(f"sizes must be [B, 2] (height, width), got {list(sizes.shape)}")
+        if self.crop is not None:
+            x = self.crop(x, sizes)
         for step in self.steps:
             x = step(x)
         x = TF.normalize(x.float().div_(255.0), self.mean, self.std)
@@ -348,20 +452,22 @@ def build_batch_transform(
     hflip_prob: float = 0.5,
     device: torch.device | str = "cpu",
 ) -> BatchTransform:
-    """The batched twin of ``build_transform`` (same options). Input images are the cache's: ``img_size``
-    square for small images, a larger square to crop from for the ImageNet-style pipeline."""
+    """The batched twin of ``build_transform`` (same options). Input images are the cache's squares
+    (``deit.data.cache.cache_transform``), with the originals' sizes when they were resized; eval input is
+    already the eval transform's crop (only normalised here)."""
     mean_t, std_t = _check_stats(mean, std)
     if not is_train:
-        return BatchTransform([], mean_t, std_t)
+        return BatchTransform(None, [], mean_t, std_t)
     if not 0.0 <= reprob <= 1.0 or not 0.0 <= hflip_prob <= 1.0:
         raise ConfigError(f"reprob and hflip must be in [0, 1], got {reprob} and {hflip_prob}")
-    small = small_image_policy == "small" or (small_image_policy == "auto" and img_size <= SMALL_IMAGE_MAX)
-    mode = "bilinear" if interpolation == "random" else interpolation
+    mode = check_interpolation(interpolation)
+
+    def crop(x: Tensor, sizes: Tensor | None) -> Tensor:
+        if not is_small(img_size, small_image_policy):
+            return random_resized_crop(x, img_size, mode, sizes)
+        return pad_crop(x) if sizes is None else pad_crop_sized(x, sizes, img_size, mode)
+
     steps: list[Callable[[Tensor], Tensor]] = []
-    if small:
-        steps.append(pad_crop)
-    else:
-        steps.append(lambda x: resized_crop(x, rrc_boxes(x.shape[0], x.shape[2], x.shape[3]), img_size, mode))
     if hflip_prob > 0:
         steps.append(lambda x: hflip(x, hflip_prob))
     if _aa_enabled(auto_augment):
@@ -374,4 +480,4 @@ def build_batch_transform(
         from timm.data.random_erasing import RandomErasing
 
         erasing = RandomErasing(reprob, mode=remode, max_count=recount, device=str(device))  # per sample
-    return BatchTransform(steps, mean_t, std_t, erasing)
+    return BatchTransform(crop, steps, mean_t, std_t, erasing)
