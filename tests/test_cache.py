@@ -14,7 +14,7 @@ from PIL import Image
 from deit.builders import build_cached_loaders, build_data
 from deit.config import TrainConfig
 from deit.data import IMAGENET_MEAN, IMAGENET_STD, build_transform
-from deit.data.batch_aug import build_batch_transform
+from deit.data.batch_aug import build_batch_transform, rrc_boxes
 from deit.data.cache import (
     CachedLoader,
     cache_bytes,
@@ -195,3 +195,23 @@ def test_cached_eval_equals_the_pil_eval_transform(tmp_path: Path, crop_pct: flo
     ref = torch.stack([pil_eval(load_image(raw.samples[i][0])) for i in data.val.indices])
     assert ours.shape == ref.shape == (8, 3, img_size, img_size)
     assert (to_uint8(ours) - to_uint8(ref)).abs().max() <= 1
+
+
+def test_rrc_boxes_per_sample_sizes_match_torchvision() -> None:
+    """Boxes for images of different sizes in one call, the extreme-aspect fallback included."""
+    from torchvision.transforms import v2
+
+    shapes = torch.tensor([[12, 100], [100, 12], [30, 40]]).repeat(800, 1)
+    torch.manual_seed(0)
+    boxes = rrc_boxes(len(shapes), shapes[:, 0], shapes[:, 1])
+    assert (boxes[:, :2] >= 0).all() and (boxes[:, [0, 1]] + boxes[:, [2, 3]] <= shapes).all()
+    for k, (h, w) in enumerate(shapes[:3].tolist()):
+        ours = boxes[k::3]
+        ref = torch.tensor(
+            [
+                v2.RandomResizedCrop.get_params(torch.empty(1, h, w), [0.08, 1.0], [3 / 4, 4 / 3])
+                for _ in range(800)
+            ]
+        ).float()
+        for col in range(4):
+            assert abs(ours[:, col].mean() - ref[:, col].mean()) < 0.06 * max(h, w), (h, w, col)
