@@ -7,6 +7,10 @@ DataLoader workers are gone: what lets a 32-px run be bound by the model, not th
 
     cache = decode_to_tensor(dataset_with_cache_transform, workers=8)   # ImagesTensor
     loader = CachedLoader(cache, indices, batch_size, transform, device)  # yields (images, targets)
+
+A training image is stored whole as an S x S copy (``cache_size``) plus its original height and width, so
+the batched transform draws crops in the original's coordinates as the PIL path does; ``cache_bytes`` says
+what a dataset will take before it is decoded.
 """
 
 from __future__ import annotations
