@@ -22,11 +22,10 @@ from deit.data.batch_aug import (
     BatchRandAugment,
     build_batch_transform,
     hflip,
-    pad_crop,
     parse_rand_augment,
-    rrc_boxes,
 )
 from deit.data.cache import CachedLoader, ImagesTensor, cache_size, cache_transform
+from deit.data.crops import pad_crop, rrc_boxes
 from deit.errors import ConfigError
 from deit.trainer import train
 

@@ -14,7 +14,7 @@ from PIL import Image
 from deit.builders import build_cached_loaders, build_data
 from deit.config import TrainConfig
 from deit.data import IMAGENET_MEAN, IMAGENET_STD, build_transform
-from deit.data.batch_aug import build_batch_transform, rrc_boxes
+from deit.data.batch_aug import build_batch_transform
 from deit.data.cache import (
     CachedLoader,
     cache_bytes,
@@ -22,6 +22,7 @@ from deit.data.cache import (
     cache_transform,
     decode_to_tensor,
 )
+from deit.data.crops import rrc_boxes
 from deit.data.transforms import load_image
 
 MEAN, STD = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
