@@ -22,11 +22,10 @@ from deit.data.batch_aug import (
     BatchRandAugment,
     build_batch_transform,
     hflip,
-    pad_crop,
     parse_rand_augment,
-    rrc_boxes,
 )
-from deit.data.cache import CachedLoader, ImagesTensor, cache_size
+from deit.data.cache import CachedLoader, ImagesTensor, cache_size, cache_transform
+from deit.data.crops import pad_crop, rrc_boxes
 from deit.errors import ConfigError
 from deit.trainer import train
 
@@ -233,15 +232,24 @@ def test_device_cache_trains_with_distillation_and_mixup(tmp_path: Path) -> None
 
 
 def test_large_image_pipeline_statistics_match_the_pil_path() -> None:
-    """ImageNet-style path: random-resized-crop of the cached 54-px squares (48 / 0.875) to 48 px, flip,
-    RandAugment, random erasing, against timm's create_transform on the same 54-px images."""
-    x = smooth_images(1024, seed=3, size=54)
+    """ImageNet-style path on originals of several sizes and aspects: the cache's 54-px copies (48 / 0.875)
+    with their sizes -> random-resized-crop to 48 px, flip, RandAugment, random erasing, against timm's
+    create_transform on the originals themselves."""
+    shapes = [(40, 72), (72, 40), (54, 54), (64, 96), (90, 60), (30, 44), (120, 80), (48, 48)]
+    originals = [
+        to_pil(smooth_images(1, seed=i, size=8))[0].resize(shapes[i % len(shapes)][::-1], Image.BICUBIC)
+        for i in range(128)
+    ] * 8
     random.seed(0)
     np.random.seed(0)
     torch.manual_seed(0)
     pil = build_transform(True, 48, IMAGENET_MEAN, IMAGENET_STD, small_image_policy="large")
-    ref = torch.stack([pil(img) for img in to_pil(x)])
-    ours = build_batch_transform(True, 48, IMAGENET_MEAN, IMAGENET_STD, small_image_policy="large")(x.clone())
+    ref = torch.stack([pil(img) for img in originals])
+    store = cache_transform(cache_size(48, "large"))
+    stored = [store(img) for img in originals]
+    x, hw = torch.stack([s[0] for s in stored]), torch.stack([s[1] for s in stored])
+    assert x.shape == (1024, 3, 54, 54) and hw[:8].tolist() == [list(s) for s in shapes]
+    ours = build_batch_transform(True, 48, IMAGENET_MEAN, IMAGENET_STD, small_image_policy="large")(x, hw)
     assert ours.shape == ref.shape == (1024, 3, 48, 48)
     assert (ours.mean((0, 2, 3)) - ref.mean((0, 2, 3))).abs().max() < 0.07
     assert ((ours.std((0, 2, 3)) / ref.std((0, 2, 3))) - 1).abs().max() < 0.04

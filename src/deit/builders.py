@@ -119,7 +119,11 @@ def build_data(cfg: TrainConfig, world_size: int = 1) -> DataBundle:
     depth = MODEL_CONFIGS[cfg.model]["depth"] if is_deit_model(cfg.model) else None
     cfg, choices, warnings = resolve_recipe(cfg, stats, world_size, depth)
     if cfg.data_cache != "none":
-        train_tf = cache_transform(cache_size(img_size), cfg.train_interpolation) if cfg.augment else eval_tf
+        train_tf = (
+            cache_transform(cache_size(img_size, crop_pct=cfg.crop_pct), cfg.train_interpolation)
+            if cfg.augment
+            else eval_tf
+        )
     else:
         train_tf = train_transform(cfg, img_size, mean, std)
     set_transform(train, train_tf)

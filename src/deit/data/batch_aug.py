@@ -14,14 +14,16 @@ the same draws whatever the device) and applied in one vectorised call: per-samp
 ``v2.functional`` kernels (autocontrast, equalize, invert, grayscale, normalize), which are per image.
 RandAugment groups the samples by the op they drew and runs each op once on its group.
 
+Crops are drawn in the original images' coordinates and mapped onto the cache's squares
+(``deit.data.crops``).
+
 Deliberate differences from the PIL path (same distribution of parameters, not bit-identical pixels):
-sub-pixel interpolation details of the geometric ops, and colour jitter applies its three factors in one
-random order per batch instead of per image.
+sub-pixel interpolation details of the geometric ops and of the crops (see ``deit.data.crops``), and
+colour jitter applies its three factors in one random order per batch instead of per image.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Sequence
 
@@ -30,7 +32,16 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchvision.transforms.v2 import functional as TF
 
-from deit.data.transforms import SMALL_IMAGE_MAX, _aa_enabled, _check_stats
+from deit.data.crops import (
+    check_interpolation,
+    is_small,
+    pad_crop,
+    pad_crop_sized,
+    rand,
+    random_resized_crop,
+    sample,
+)
+from deit.data.transforms import _aa_enabled, _check_stats
 from deit.errors import ConfigError
 
 GEOMETRIC = ("Rotate", "ShearX", "ShearY", "TranslateXRel", "TranslateYRel")
@@ -54,10 +65,6 @@ RAND_OPS = (  # timm's _RAND_INCREASING_TRANSFORMS ("inc1"; "inc0": RAND_OPS_INC
 
 
 RAND_OPS_INC0 = tuple(op.replace("Increasing", "") for op in RAND_OPS)  # timm's _RAND_TRANSFORMS
-
-
-def _rand(n: int) -> Tensor:
-    return torch.rand(n)
 
 
 def parse_rand_augment(policy: str) -> dict:
@@ -105,7 +112,7 @@ def _affine(x: Tensor, mats: Tensor, fill: Tensor, mode: str) -> Tensor:
     theta = (torch.linalg.inv(to_pix) @ full @ to_pix)[:, :2]
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     f = fill.view(1, -1, 1, 1).to(x)
-    return F.grid_sample(x - f, grid, mode=mode, padding_mode="zeros", align_corners=False) + f
+    return sample(x - f, grid, mode, "zeros") + f
 
 
 def _geometric_mats(ops: Sequence[str], levels: Tensor, h: int, w: int, translate_pct: float) -> Tensor:
@@ -171,7 +178,7 @@ class BatchRandAugment:
         self.policy = policy
         self.p = parse_rand_augment(policy)
         self.fill = torch.tensor([float(f) for f in fill])
-        self.mode = "bilinear" if interpolation not in ("bicubic", "nearest") else interpolation
+        self.mode = check_interpolation(interpolation)
 
     def _levels(self, n: int) -> tuple[Tensor, Tensor]:
         m, std, mmax = self.p["magnitude"], self.p["magnitude_std"], self.p["magnitude_max"]
@@ -182,7 +189,7 @@ class BatchRandAugment:
         else:
             mag = torch.full((n,), m)
         mag = mag.clamp(0.0, mmax) / 10.0
-        sign = torch.where(_rand(n) > 0.5, -1.0, 1.0)  # timm's _randomly_negate
+        sign = torch.where(rand(n) > 0.5, -1.0, 1.0)  # timm's _randomly_negate
         return mag, sign
 
     def __call__(self, x: Tensor) -> Tensor:
@@ -190,7 +197,7 @@ class BatchRandAugment:
         table = RAND_OPS if self.p["increasing"] else RAND_OPS_INC0
         for _ in range(self.p["num_layers"]):
             op_idx = torch.randint(len(table), (b,))
-            active = _rand(b) < self.p["prob"] if self.p["prob"] < 1.0 else torch.ones(b, dtype=torch.bool)
+            active = rand(b) < self.p["prob"] if self.p["prob"] < 1.0 else torch.ones(b, dtype=torch.bool)
             mag, sign = self._levels(b)
             names = [table[k] if on else None for k, on in zip(op_idx.tolist(), active.tolist())]
             geo = [i for i, op in enumerate(names) if op in GEOMETRIC]
@@ -246,55 +253,8 @@ class BatchRandAugment:
         return enhance(op, x.float(), factor).floor().to(torch.uint8)  # PIL truncates blends
 
 
-# ----------------------------------------------------------------------------------------------- crops
-def pad_crop(x: Tensor, padding: int = 4) -> Tensor:
-    """torchvision RandomCrop(size, padding) per sample: zero padding, a random offset per image (one gather)."""
-    b, c, h, w = x.shape
-    wp = w + 2 * padding
-    padded = F.pad(x, (padding, padding, padding, padding)).reshape(b, c, -1)
-    oy = torch.randint(0, 2 * padding + 1, (b,))
-    ox = torch.randint(0, 2 * padding + 1, (b,))
-    dev = x.device
-    base = (torch.arange(h, device=dev)[:, None] * wp + torch.arange(w, device=dev)[None, :]).reshape(1, -1)
-    idx = (base + (oy * wp + ox).to(dev)[:, None])[:, None, :].expand(b, c, h * w)
-    return padded.gather(2, idx).reshape(b, c, h, w)
-
-
-def rrc_boxes(n: int, h: int, w: int, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)) -> Tensor:
-    """torchvision RandomResizedCrop.get_params for ``n`` images at once: [n, 4] = (top, left, height, width)."""
-    area = h * w
-    target = area * torch.empty(n, 10).uniform_(*scale)
-    aspect = torch.exp(torch.empty(n, 10).uniform_(math.log(ratio[0]), math.log(ratio[1])))
-    cw = torch.sqrt(target * aspect).round()
-    ch = torch.sqrt(target / aspect).round()
-    ok = (cw > 0) & (ch > 0) & (cw <= w) & (ch <= h)
-    first = ok.float().argmax(dim=1)
-    rows = torch.arange(n)
-    cw, ch, has = cw[rows, first], ch[rows, first], ok.any(dim=1)
-    in_ratio = w / h
-    fw, fh = (w, round(w / ratio[0])) if in_ratio < ratio[0] else (w, h)
-    if in_ratio > ratio[1]:
-        fw, fh = round(h * ratio[1]), h
-    cw, ch = torch.where(has, cw, float(fw)), torch.where(has, ch, float(fh))
-    top = torch.where(has, (torch.rand(n) * (h - ch + 1)).floor(), ((h - ch) / 2).floor())
-    left = torch.where(has, (torch.rand(n) * (w - cw + 1)).floor(), ((w - cw) / 2).floor())
-    return torch.stack([top, left, ch, cw], dim=1)
-
-
-def resized_crop(x: Tensor, boxes: Tensor, size: int, mode: str) -> Tensor:
-    """Crop every image to its box and resize it to ``size`` (one grid_sample call); uint8 in and out."""
-    b, _, h, w = x.shape
-    top, left, ch, cw = boxes.unbind(1)
-    theta = torch.zeros(b, 2, 3)
-    theta[:, 0, 0], theta[:, 0, 2] = cw / w, (2 * left + cw) / w - 1
-    theta[:, 1, 1], theta[:, 1, 2] = ch / h, (2 * top + ch) / h - 1
-    grid = F.affine_grid(theta.to(x.device), [b, x.shape[1], size, size], align_corners=False)
-    out = F.grid_sample(x.float(), grid, mode=mode, padding_mode="border", align_corners=False)
-    return out.round().clamp(0, 255).to(torch.uint8)
-
-
 def hflip(x: Tensor, p: float) -> Tensor:
-    flip = (_rand(x.shape[0]) < p).to(x.device).view(-1, 1, 1, 1)
+    flip = (rand(x.shape[0]) < p).to(x.device).view(-1, 1, 1, 1)
     return torch.where(flip, x.flip(-1), x)
 
 
@@ -310,20 +270,26 @@ def color_jitter(x: Tensor, strength: float) -> Tensor:
 
 # -------------------------------------------------------------------------------------------- pipeline
 class BatchTransform:
-    """uint8 ``[B, 3, H, W]`` (any device) -> normalised float ``[B, 3, img_size, img_size]`` on that device."""
+    """uint8 ``[B, 3, H, W]`` (any device) -> normalised float ``[B, 3, img_size, img_size]`` on that device.
+    ``sizes`` [B, 2]: the originals' (height, width) when the batch holds resized copies (the cache's)."""
 
     def __init__(
         self,
+        crop: Callable[[Tensor, Tensor | None], Tensor] | None,
         steps: list[Callable[[Tensor], Tensor]],
         mean: Sequence[float],
         std: Sequence[float],
         erasing: Callable[[Tensor], Tensor] | None = None,
     ) -> None:
-        self.steps, self.mean, self.std, self.erasing = steps, list(mean), list(std), erasing
+        self.crop, self.steps, self.mean, self.std, self.erasing = crop, steps, list(mean), list(std), erasing
 
-    def __call__(self, x: Tensor) -> Tensor:
+    def __call__(self, x: Tensor, sizes: Tensor | None = None) -> Tensor:
         if x.dtype != torch.uint8 or x.ndim != 4:
             raise ValueError(f"expected a uint8 [B, 3, H, W] batch, got {x.dtype} {list(x.shape)}")
+        if sizes is not None and tuple(sizes.shape) != (x.shape[0], 2):
+            raise ValueError(f"sizes must be [B, 2] (height, width), got {list(sizes.shape)}")
+        if self.crop is not None:
+            x = self.crop(x, sizes)
         for step in self.steps:
             x = step(x)
         x = TF.normalize(x.float().div_(255.0), self.mean, self.std)
@@ -348,20 +314,22 @@ def build_batch_transform(
     hflip_prob: float = 0.5,
     device: torch.device | str = "cpu",
 ) -> BatchTransform:
-    """The batched twin of ``build_transform`` (same options). Input images are the cache's: ``img_size``
-    square for small images, a larger square to crop from for the ImageNet-style pipeline."""
+    """The batched twin of ``build_transform`` (same options). Input images are the cache's squares
+    (``deit.data.cache.cache_transform``), with the originals' sizes when they were resized; eval input is
+    already the eval transform's crop (only normalised here)."""
     mean_t, std_t = _check_stats(mean, std)
     if not is_train:
-        return BatchTransform([], mean_t, std_t)
+        return BatchTransform(None, [], mean_t, std_t)
     if not 0.0 <= reprob <= 1.0 or not 0.0 <= hflip_prob <= 1.0:
         raise ConfigError(f"reprob and hflip must be in [0, 1], got {reprob} and {hflip_prob}")
-    small = small_image_policy == "small" or (small_image_policy == "auto" and img_size <= SMALL_IMAGE_MAX)
-    mode = "bilinear" if interpolation == "random" else interpolation
+    mode = check_interpolation(interpolation)
+
+    def crop(x: Tensor, sizes: Tensor | None) -> Tensor:
+        if not is_small(img_size, small_image_policy):
+            return random_resized_crop(x, img_size, mode, sizes)
+        return pad_crop(x) if sizes is None else pad_crop_sized(x, sizes, img_size, mode)
+
     steps: list[Callable[[Tensor], Tensor]] = []
-    if small:
-        steps.append(pad_crop)
-    else:
-        steps.append(lambda x: resized_crop(x, rrc_boxes(x.shape[0], x.shape[2], x.shape[3]), img_size, mode))
     if hflip_prob > 0:
         steps.append(lambda x: hflip(x, hflip_prob))
     if _aa_enabled(auto_augment):
@@ -374,4 +342,4 @@ def build_batch_transform(
         from timm.data.random_erasing import RandomErasing
 
         erasing = RandomErasing(reprob, mode=remode, max_count=recount, device=str(device))  # per sample
-    return BatchTransform(steps, mean_t, std_t, erasing)
+    return BatchTransform(crop, steps, mean_t, std_t, erasing)

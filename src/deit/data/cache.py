@@ -7,6 +7,10 @@ DataLoader workers are gone: what lets a 32-px run be bound by the model, not th
 
     cache = decode_to_tensor(dataset_with_cache_transform, workers=8)   # ImagesTensor
     loader = CachedLoader(cache, indices, batch_size, transform, device)  # yields (images, targets)
+
+A training image is stored whole as an S x S copy (``cache_size``) plus its original height and width, so
+the batched transform draws crops in the original's coordinates as the PIL path does; ``cache_bytes`` says
+what a dataset will take before it is decoded.
 """
 
 from __future__ import annotations
@@ -17,40 +21,66 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
+from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader
 from torchvision import transforms as T
 
-from deit.data.transforms import SMALL_IMAGE_MAX, _interp
+from deit.data.batch_aug import is_small
+from deit.data.transforms import _interp
 from deit.errors import ConfigError
 
 log = logging.getLogger("deit.data")
 
 
 def cache_size(img_size: int, small_image_policy: str = "auto", crop_pct: float = 0.875) -> int:
-    """Side of the cached squares: ``img_size`` for small images (the pipeline only pads and crops);
-    ``img_size / crop_pct`` for the ImageNet-style pipeline, whose random-resized-crop needs room."""
-    small = small_image_policy == "small" or (small_image_policy == "auto" and img_size <= SMALL_IMAGE_MAX)
-    return img_size if small else int(math.floor(img_size / crop_pct))
+    """Side S of the stored squares: ``img_size`` for small images (the pipeline only pads and crops);
+    ``max(img_size, floor(img_size / crop_pct))`` for the ImageNet-style pipeline, so that its
+    random-resized crops are resampled from as many pixels as the eval transform's resize keeps."""
+    if not 0.0 < crop_pct <= 1.0:
+        raise ConfigError(f"--crop-pct must be in (0, 1], got {crop_pct}")
+    if is_small(img_size, small_image_policy):
+        return img_size
+    return max(img_size, int(math.floor(img_size / crop_pct)))
 
 
-def cache_transform(size: int, interpolation: str = "bicubic") -> Callable:
-    """PIL RGB -> uint8 ``[3, size, size]``: Resize(size) + CenterCrop(size) (a no-op for images already
-    that size), no normalisation."""
-    interp = _interp("bilinear" if interpolation == "random" else interpolation)
-    return T.Compose([T.Resize(size, interpolation=interp), T.CenterCrop(size), T.PILToTensor()])
+def cache_bytes(n: int, img_size: int, crop_pct: float = 0.875, small_image_policy: str = "auto") -> int:
+    """Host (or device) bytes a ``--data-cache`` of ``n`` training images takes: uint8 S x S x 3 each plus
+    its original height and width (int64); the validation cache adds ``n_val * 3 * img_size**2``."""
+    side = cache_size(img_size, small_image_policy, crop_pct)
+    return n * (3 * side * side + 2 * 8)
+
+
+class StoreTransform:
+    """PIL RGB -> (uint8 ``[3, size, size]``, int64 ``[2]`` original (height, width)): the WHOLE image
+    resized to ``size`` x ``size`` (aspect not kept; a no-op for images already that size), no
+    normalisation. The batched transform draws its crops in the original image's coordinates and maps
+    them onto this copy (``deit.data.batch_aug``), so borders and aspect are seen as in the PIL path."""
+
+    def __init__(self, size: int, interpolation: str = "bicubic") -> None:
+        interp = _interp("bicubic" if interpolation == "random" else interpolation)
+        self.resize = T.Resize((size, size), interpolation=interp)
+
+    def __call__(self, img: Image.Image) -> tuple[Tensor, Tensor]:
+        return T.functional.pil_to_tensor(self.resize(img)), torch.tensor([img.height, img.width])
+
+
+def cache_transform(size: int, interpolation: str = "bicubic") -> StoreTransform:
+    """The training set's transform under ``--data-cache``: see ``StoreTransform``."""
+    return StoreTransform(size, interpolation)
 
 
 @dataclass
 class ImagesTensor:
     images: Tensor  # uint8 [N, 3, S, S]
     targets: Tensor  # int64 [N]
+    sizes: Tensor | None = None  # int64 [N, 2] original (height, width), CPU; None: stored as they came
 
     def __len__(self) -> int:
         return len(self.targets)
 
     def to(self, device: torch.device | str) -> ImagesTensor:
-        return ImagesTensor(self.images.to(device), self.targets.to(device))
+        return ImagesTensor(self.images.to(device), self.targets.to(device), self.sizes)
 
 
 def _check_fits(n: int, size: int, device: torch.device) -> None:
@@ -65,31 +95,39 @@ def _check_fits(n: int, size: int, device: torch.device) -> None:
 
 
 def decode_to_tensor(dataset: object, workers: int = 0, batch_size: int = 256) -> ImagesTensor:
-    """Run ``dataset`` (whose transform yields uint8 ``[3, S, S]``) once, in ``workers`` processes, into one
-    uint8 tensor; the order is the dataset's."""
+    """Run ``dataset`` (whose transform yields uint8 ``[3, S, S]``, or ``cache_transform``'s pair with the
+    original size) once, in ``workers`` processes, into one uint8 tensor; the order is the dataset's."""
     n = len(dataset)  # type: ignore[arg-type]
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)  # type: ignore[arg-type]
     images: Tensor | None = None
+    sizes: Tensor | None = None
     targets = torch.empty(n, dtype=torch.int64)
     pos = 0
     for x, y in loader:
+        hw = None
+        if isinstance(x, (list, tuple)) and len(x) == 2:
+            x, hw = x
         if not isinstance(x, Tensor) or x.dtype != torch.uint8:
             raise TypeError(
                 "decode_to_tensor: the dataset's transform must return uint8 tensors (cache_transform)"
             )
         if images is None:
             images = torch.empty((n, *x.shape[1:]), dtype=torch.uint8)
+            sizes = None if hw is None else torch.empty((n, 2), dtype=torch.int64)
         images[pos : pos + len(x)] = x
+        if sizes is not None and hw is not None:
+            sizes[pos : pos + len(x)] = hw
         targets[pos : pos + len(x)] = y
         pos += len(x)
     if images is None:
         raise ValueError("decode_to_tensor: empty dataset")
-    return ImagesTensor(images, targets)
+    return ImagesTensor(images, targets, sizes)
 
 
 class CachedLoader:
     """Batches of ``indices`` (the sampler's order) from an ``ImagesTensor``, augmented by ``transform`` on
-    ``device``; the last incomplete batch is dropped when ``drop_last``. Iterable like a DataLoader."""
+    ``device`` (called as ``transform(images, sizes)`` when the cache knows the original sizes); the last
+    incomplete batch is dropped when ``drop_last``. Iterable like a DataLoader."""
 
     def __init__(
         self,
@@ -109,12 +147,16 @@ class CachedLoader:
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
-        store = self.data.images.device
+        store, sizes = self.data.images.device, self.data.sizes
         for i in range(len(self)):
-            idx = self.indices[i * self.batch_size : (i + 1) * self.batch_size].to(store)
+            cpu_idx = self.indices[i * self.batch_size : (i + 1) * self.batch_size]
+            idx = cpu_idx.to(store)
             x = self.data.images.index_select(0, idx).to(self.device, non_blocking=True)
             y = self.data.targets.index_select(0, idx).to(self.device, non_blocking=True)
-            yield self.transform(x), y
+            if sizes is None:
+                yield self.transform(x), y
+            else:
+                yield self.transform(x, sizes.index_select(0, cpu_idx)), y
 
 
 def build_cache(dataset: object, mode: str, device: torch.device, workers: int) -> ImagesTensor:
@@ -126,11 +168,13 @@ def build_cache(dataset: object, mode: str, device: torch.device, workers: int) 
         _check_fits(len(data), data.images.shape[-1], device)
         data = data.to(device)
     elif device.type == "cuda":
-        data = ImagesTensor(data.images.pin_memory(), data.targets.pin_memory())
+        data = ImagesTensor(data.images.pin_memory(), data.targets.pin_memory(), data.sizes)
     log.info(
-        "--data-cache %s: %d images decoded into %s (%.0f MB)",
+        "--data-cache %s: %d images of %dx%d decoded into %s (%.0f MB)",
         mode,
         len(data),
+        data.images.shape[-2],
+        data.images.shape[-1],
         data.images.device,
         data.images.numel() / 2**20,
     )
