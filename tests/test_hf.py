@@ -252,6 +252,29 @@ def test_predict_reads_a_transformers_folder(img_size: int, processor: dict, tmp
     assert agree >= 39, f"{img_size} px: {agree}/40"
 
 
+def test_eval_reads_a_transformers_folder(tmp_path: Path, capsys) -> None:
+    """`deit eval` scores a transformers folder as its pipeline predicts: labels = the pipeline's top-1."""
+    names = ["c0", "c1", "c2", "c3"]
+    config = {**SMALL, "image_size": 48, "patch_size": 8, "num_hidden_layers": 1}
+    config.update(id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)})
+    torch.manual_seed(4)
+    hf = transformers.DeiTForImageClassificationWithTeacher(transformers.DeiTConfig(**config))
+    _spread(hf, 48, [hf.cls_classifier.bias, hf.distillation_classifier.bias])
+    hf.save_pretrained(tmp_path / "hf")
+    processor = dict(size={"height": 60, "width": 60}, crop_size={"height": 48, "width": 48})  # a squash
+    transformers.DeiTImageProcessor(**processor).save_pretrained(tmp_path / "hf")
+    images = _photos(tmp_path / "photos", 48)
+    labels = _pipeline_top1(tmp_path / "hf", images)
+    assert set(labels.values()) == set(names)
+    for path in images:  # an ImageFolder whose labels are the pipeline's predictions
+        (tmp_path / "data" / labels[path.name]).mkdir(parents=True, exist_ok=True)
+        path.rename(tmp_path / "data" / labels[path.name] / path.name)
+    capsys.readouterr()
+    argv = ["eval", "--checkpoint", str(tmp_path / "hf"), "--data", str(tmp_path / "data"), "--json"]
+    assert main([*argv, "--split", "train"]) == 0
+    assert json.loads(capsys.readouterr().out)["top1"] >= 39 / 40 * 100
+
+
 def test_hf_processor_transform_equals_transformers_pixels(tmp_path: Path) -> None:
     """deit's reading of a preprocessor_config.json gives transformers' pixel_values (default backend)."""
     from PIL import Image
