@@ -253,20 +253,42 @@ def model_card(model: nn.Module, meta: dict, files: list[str]) -> str:
         lines += ["| metric | value |", "|---|---|"] + [f"| {k} | {_fmt_value(v)} |" for k, v in shown]
     else:
         lines.append("No evaluation metrics were stored with this checkpoint.")
-    usage = []
-    if "model.onnx" in files:
-        usage += [
-            "import onnxruntime as ort  # input: normalised float32 [batch, 3, H, W]; metadata key 'deit'",
-            "session = ort.InferenceSession('model.onnx')",
-            "logits = session.run(None, {'images': images})[0]",
-        ]
-    if "model.safetensors" in files or not usage:
-        usage += ["deit predict --checkpoint model.safetensors image.jpg"]
-    lines += ["", "## Usage", "", "```", *usage, "```", ""]
+    lines += ["", "## Usage", "", *_usage(files), ""]
     return "\n".join(lines)
 
 
+def _usage(files: list[str]) -> list[str]:
+    """Fenced code blocks that run as written from the export folder, one per way of using it."""
+    if "config.json" in files:  # a transformers folder
+        return [
+            "```python",
+            "from transformers import pipeline  # run in this folder",
+            'classifier = pipeline("image-classification", model=".")',
+            'print(classifier("image.jpg"))',
+            "```",
+            "",
+            "```bash",
+            "deit predict --checkpoint . image.jpg",
+            "```",
+        ]
+    blocks = []
+    if "model.onnx" in files:
+        blocks += [
+            "```python",
+            "import onnxruntime as ort  # input: normalised float32 [batch, 3, H, W]; metadata key 'deit'",
+            "session = ort.InferenceSession('model.onnx')",
+            "logits = session.run(None, {'images': images})[0]",
+            "```",
+            "",
+        ]
+    if "model.safetensors" in files or not blocks:
+        blocks += ["```bash", "deit predict --checkpoint model.safetensors image.jpg", "```", ""]
+    return blocks[:-1]
+
+
+# deit exports (ONNX and safetensors may share a folder); a transformers folder holds only its own files
 EXPORT_FILES = ("model.onnx", "model.safetensors", "model.json")
+HF_FILES = ("config.json", "model.safetensors", "preprocessor_config.json")
 
 
 def write_text(path: str | Path, text: str) -> Path:

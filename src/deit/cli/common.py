@@ -58,8 +58,16 @@ def preprocessing(model: Any, meta: dict) -> tuple[int, tuple, tuple, Callable]:
     img_size = int(meta.get("img_size") or getattr(model, "img_size", None) or 224)
     mean = tuple(meta.get("data_mean") or IMAGENET_MEAN)
     std = tuple(meta.get("data_std") or IMAGENET_STD)
-    crop_pct = float((meta.get("config") or {}).get("crop_pct") or 0.875)  # the run's --crop-pct
-    return img_size, mean, std, build_transform(False, img_size, mean, std, crop_pct=crop_pct)
+    if meta.get("image_processor"):  # a transformers folder: as its preprocessor_config.json says
+        from deit.data.hf_processor import processor_transform
+
+        return img_size, mean, std, processor_transform(meta["image_processor"])
+    return img_size, mean, std, build_transform(False, img_size, mean, std, crop_pct=run_crop_pct(meta))
+
+
+def run_crop_pct(meta: dict) -> float:
+    """The run's ``--crop-pct`` (0.875 when the checkpoint does not record one)."""
+    return float((meta.get("config") or {}).get("crop_pct") or 0.875)
 
 
 def load_tensors(

@@ -5,7 +5,8 @@
 
 Folders are searched recursively for image files. An unreadable file prints one error line (file and
 reason) and the others are still predicted; the exit code is then 1 (0 when every file was predicted).
-Preprocessing is the evaluation transform with the checkpoint's image size, mean and std.
+Preprocessing is the evaluation transform with the checkpoint's image size, mean, std and crop_pct; for a
+transformers folder, what its preprocessor_config.json makes transformers.pipeline do.
 """
 
 from __future__ import annotations

@@ -228,6 +228,16 @@ def _small_auto_augment(auto_augment: str, img_size: int, mean: Sequence[float],
     return _fix_posterize(auto_augment_transform(auto_augment, hparams))
 
 
+def eval_resize_size(img_size: int, crop_pct: float = 0.875, small_image_policy: str = "auto") -> int:
+    """The shorter side the eval transform resizes to before its ``img_size`` centre crop:
+    ``floor(img_size / crop_pct)``, or ``img_size`` itself for small images (the crop only squares them)."""
+    if small_image_policy == "small" or (small_image_policy == "auto" and img_size <= SMALL_IMAGE_MAX):
+        return int(img_size)
+    if not 0.0 < crop_pct <= 1.0:
+        raise ConfigError(f"crop_pct must be in (0, 1], got {crop_pct}")
+    return int(math.floor(img_size / crop_pct))
+
+
 def build_transform(
     is_train: bool,
     img_size: int,
@@ -277,15 +287,8 @@ def build_transform(
     normalize = T.Normalize(mean_t, std_t)
 
     if not is_train:
-        if small:
-            steps: list[Any] = [T.Resize(img_size, interpolation=interp), T.CenterCrop(img_size)]
-        else:
-            if not 0.0 < crop_pct <= 1.0:
-                raise ConfigError(f"crop_pct must be in (0, 1], got {crop_pct}")
-            steps = [
-                T.Resize(int(math.floor(img_size / crop_pct)), interpolation=interp),
-                T.CenterCrop(img_size),
-            ]
+        resize = eval_resize_size(img_size, crop_pct, small_image_policy)
+        steps = [T.Resize(resize, interpolation=interp), T.CenterCrop(img_size)]
         return T.Compose([*steps, T.ToTensor(), normalize])
 
     if not small:

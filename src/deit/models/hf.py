@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from deit.errors import CheckpointError, ModelError
 from deit.io import load_checkpoint
 from deit.models.vit import DeiT
 from deit.models.weights import fit_weights, unwrap_state_dict
+from deit.progress import is_interactive
 
 log = logging.getLogger("deit.models")
 
@@ -157,6 +159,76 @@ def hf_to_timm_state_dict(sd: dict[str, Tensor]) -> dict[str, Tensor]:
     return out
 
 
+_PROCESSOR_DEFAULTS = {  # the class defaults transformers fills in for keys a preprocessor_config omits
+    "DeiT": {
+        "do_resize": True,
+        "size": {"height": 256, "width": 256},
+        "resample": 3,  # PIL bicubic
+        "do_center_crop": True,
+        "crop_size": {"height": 224, "width": 224},
+    },
+    "ViT": {
+        "do_resize": True,
+        "size": {"height": 224, "width": 224},
+        "resample": 2,  # PIL bilinear
+        "do_center_crop": False,
+        "crop_size": None,
+    },
+}
+_PROCESSOR_COMMON = {
+    "do_rescale": True,
+    "rescale_factor": 1 / 255,
+    "do_normalize": True,
+    "image_mean": [0.5, 0.5, 0.5],
+    "image_std": [0.5, 0.5, 0.5],
+}
+
+
+def _size_dict(value: Any, where: str) -> dict[str, int]:
+    if isinstance(value, int) and not isinstance(value, bool):  # transformers 4.x configs: one int = square
+        return {"height": value, "width": value}
+    if isinstance(value, dict) and set(value) == {"shortest_edge"}:
+        return {"shortest_edge": int(value["shortest_edge"])}
+    if isinstance(value, dict) and set(value) == {"height", "width"}:
+        return {"height": int(value["height"]), "width": int(value["width"])}
+    raise CheckpointError(
+        f"{where}={value!r}: expected {{'shortest_edge': N}} or {{'height': H, 'width': W}}"
+    )
+
+
+def read_image_processor(folder: str | Path) -> dict[str, Any] | None:
+    """The preprocessing ``transformers`` applies for ``folder/preprocessor_config.json`` (DeiT or ViT image
+    processor; class defaults filled in), or None when the folder has none or another processor type."""
+    path = Path(folder) / "preprocessor_config.json"
+    if not path.is_file():
+        return None
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: cannot read it as JSON ({exc})") from None
+    kind = str(raw.get("image_processor_type") or raw.get("feature_extractor_type") or "DeiTImageProcessor")
+    family = re.match(r"(DeiT|ViT)(ImageProcessor|FeatureExtractor)", kind)
+    if family is None:
+        log.warning("%s: image_processor_type %r is not DeiT/ViT; using deit's eval transform", path, kind)
+        return None
+    proc = {**_PROCESSOR_COMMON, **_PROCESSOR_DEFAULTS[family[1]]}
+    proc.update({k: raw[k] for k in proc if raw.get(k) is not None})
+    proc["size"] = _size_dict(proc["size"], f"{path}: size")
+    if proc["do_center_crop"]:
+        proc["crop_size"] = _size_dict(proc["crop_size"], f"{path}: crop_size")
+    if proc["resample"] not in range(6):
+        raise CheckpointError(f"{path}: resample={proc['resample']!r} is not a PIL resampling code 0..5")
+    for key in ("image_mean", "image_std"):
+        values = [float(v) for v in (proc[key] if isinstance(proc[key], list) else [proc[key]])]
+        if len(values) not in (1, 3):
+            raise CheckpointError(f"{path}: {key}={proc[key]!r} needs 3 values (RGB)")
+        proc[key] = values * (3 // len(values))
+    if any(s <= 0 for s in proc["image_std"]):
+        raise CheckpointError(f"{path}: image_std={proc['image_std']} must be > 0")
+    proc["rescale_factor"] = float(proc["rescale_factor"])
+    return proc
+
+
 def load_hf_folder(path: str | Path) -> tuple[DeiT, dict[str, Any]]:
     """A DeiT (eval mode) equal to the transformers model saved in ``path``, and its meta (``class_names``,
     ``data_mean``/``data_std`` from ``preprocessor_config.json``, ``img_size``, ``model_spec``)."""
@@ -192,14 +264,10 @@ def load_hf_folder(path: str | Path) -> tuple[DeiT, dict[str, Any]]:
         "path": str(folder),
         "hf_architecture": arch,
     }
-    pre = folder / "preprocessor_config.json"
-    if pre.is_file():
-        try:
-            proc = json.loads(pre.read_text(encoding="utf-8"))
-            if proc.get("image_mean") and proc.get("image_std"):
-                meta["data_mean"], meta["data_std"] = list(proc["image_mean"]), list(proc["image_std"])
-        except (OSError, ValueError):
-            log.warning("%s: unreadable, using ImageNet statistics", pre)
+    processor = read_image_processor(folder)
+    if processor is not None:
+        meta["image_processor"] = processor
+        meta["data_mean"], meta["data_std"] = processor["image_mean"], processor["image_std"]
     model.pretrained_cfg = {
         **model.pretrained_cfg,
         "mean": meta.get("data_mean", model.pretrained_cfg["mean"]),
@@ -260,9 +328,13 @@ def export_hf(
     class_names: list[str] | None = None,
     mean: list[float] | None = None,
     std: list[float] | None = None,
+    resize_size: int | None = None,
+    crop_pct: float = 0.875,
 ) -> Path:
     """Write ``model`` as a transformers folder: ``DeiTForImageClassificationWithTeacher`` (distilled) or
-    ``ViTForImageClassification``, with ``id2label`` and a ``preprocessor_config.json``."""
+    ``ViTForImageClassification``, with ``id2label`` and a ``preprocessor_config.json`` that preprocesses as
+    deit's eval transform: shorter side resized (bicubic) to ``resize_size`` (default
+    ``floor(img_size / crop_pct)``), centre crop of ``img_size``, ``mean``/``std`` normalisation."""
     if not isinstance(model, DeiT):
         raise ModelError(f"--format hf exports DeiT models only, not {type(model).__name__}")
     try:
@@ -311,14 +383,25 @@ def export_hf(
     hf_model.load_state_dict(sd, strict=True)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    hf_model.save_pretrained(out, safe_serialization=True)
+    bars = transformers.utils.logging.is_progress_bar_enabled()
+    if bars and not is_interactive():  # no shard progress bar in logs and pipes
+        transformers.utils.logging.disable_progress_bar()
+    try:
+        hf_model.save_pretrained(out, safe_serialization=True)
+    finally:
+        if bars:
+            transformers.utils.logging.enable_progress_bar()
     size = model.img_size
     cfg = model.pretrained_cfg
-    crop = float(cfg.get("crop_pct", 0.875))
-    resize = round(size / crop)  # deit's eval transform: resize to size / crop_pct, centre crop
+    # a shorter-side resize (not a square squash) and the run's crop_pct, as `deit predict` does
+    resize = int(resize_size or math.floor(size / crop_pct))
     processor = transformers.DeiTImageProcessor(
-        size={"height": resize, "width": resize},
+        do_resize=True,
+        size={"shortest_edge": resize},
+        resample=3,  # PIL bicubic: deit's eval interpolation
+        do_center_crop=True,
         crop_size={"height": size, "width": size},
+        crop_pct=crop_pct,  # informative: transformers' DeiT processor reads only size and crop_size
         image_mean=list(mean or cfg["mean"]),
         image_std=list(std or cfg["std"]),
     )
@@ -333,4 +416,5 @@ __all__ = [
     "is_hf_folder",
     "load_hf_folder",
     "model_kwargs_from_config",
+    "read_image_processor",
 ]
