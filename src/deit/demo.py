@@ -320,10 +320,11 @@ def check_output(out: Path, overwrite: bool) -> None:
         )
 
 
-def train_runs(cfgs: dict[str, TrainConfig]) -> None:
-    """Train ``cfgs`` in order (the teacher first: the students read its last.pt) with stage banners and an
-    overall ETA; a Ctrl-C that the trainer caught (it saved a checkpoint) stops the demo."""
-    with _progress(cfgs) as progress:
+def train_runs(cfgs: dict[str, TrainConfig], threads: int | None = None) -> None:
+    """Train ``cfgs`` in order (the teacher first: the students read its last.pt) on ``threads`` torch CPU
+    threads (None: as set), with stage banners and an overall ETA; a Ctrl-C that the trainer caught (it
+    saved a checkpoint) stops the demo."""
+    with cpu_threads(threads), _progress(cfgs) as progress:
         for run, cfg in cfgs.items():
             detail = cfg.model + (f", teacher {cfg.teacher_model}" if cfg.teacher_model else "")
             progress.start(run, detail)
