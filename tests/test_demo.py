@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import multiprocessing
 import shlex
-from dataclasses import replace
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -14,8 +16,20 @@ import torch
 
 from deit.cli.main import build_parser, main
 from deit.config import config_from_args, load_config_file
-from deit.demo import DEFAULT, QUICK, RUNS, build_configs, check_output, train_args, train_command
+from deit.demo import (
+    DEFAULT,
+    QUICK,
+    RUNS,
+    THREADS,
+    build_configs,
+    check_output,
+    train_args,
+    train_command,
+    train_runs,
+)
+from deit.demo_report import evaluate_runs, objective, plain
 from deit.errors import ConfigError
+from deit.runtime import cpu_threads
 from deit.teacher import build_from_spec
 
 ROW_KEYS = {"key", "method", "run", "model", "output", "label", "teacher", "top1", "top5"}
@@ -188,6 +202,18 @@ def test_students_are_mixed_and_the_teacher_is_not(tmp_path: Path) -> None:
     assert cfgs["teacher"].mixup_prob == 1.0 and cfgs["hard_distillation"].mixup_prob == 0.5
 
 
+def test_loss_curves_name_each_runs_objective(tmp_path: Path) -> None:
+    """The demo's loss panel mixes objectives: each curve is labelled with its own."""
+    names = {run: objective(cfg) for run, cfg in build_configs(tmp_path, DEFAULT).items()}
+    assert names == {
+        "teacher": "label CE",
+        "no_distillation": "label CE (mixed)",
+        "soft_distillation": "0.5·label CE (mixed) + 0.5·KL(teacher, τ 1)",
+        "hard_distillation": "0.5·label CE (mixed) + 0.5·CE(teacher argmax)",
+        "control": "label CE (mixed), mean of both heads",
+    }
+
+
 def test_refuses_a_non_empty_out_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "something.txt").write_text("keep me")
     assert main(["demo", "--quick", "--out", str(tmp_path)]) == 2
@@ -200,20 +226,33 @@ def test_refuses_a_non_empty_out_folder(tmp_path: Path, capsys: pytest.CaptureFi
         check_output(tmp_path / "file", overwrite=True)
 
 
+RECORDED_SEED0 = Path(__file__).parents[1] / "benchmarks" / "results" / "demo_seeds" / "seed0" / "table.json"
+
+
 @pytest.mark.slow
 def test_default_demo_shows_the_distillation_gain(tmp_path: Path) -> None:
-    """The default `deit demo` (seed 0, the settings users run): the headline check says yes, and the token
-    claims hold. Minutes on 2 cores; the numbers per seed are in benchmarks/RESULTS.md."""
-    stdout, stderr = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-        rc = main(["demo", "--out", str(tmp_path / "demo")])
-    assert rc == 0, stderr.getvalue()[-3000:]
-    table = json.loads((tmp_path / "demo" / "table.json").read_text(encoding="utf-8"))
-    rows = {r["key"]: r["top1"] for r in table["rows"]}
-    head = DEFAULT.headline
-    assert table["headline"] == head and table["settings"]["train_per_class"] == DEFAULT.train_per_class
-    assert table["checks"]["distillation_gain"] is True, table["gains"]
-    assert rows[f"{head}_fused"] > rows["no_distillation"] and rows["teacher"] > rows["no_distillation"]
-    assert table["checks"]["hard_cosine_rises_below_1"] is True
-    line = f"{head}-distilled class+distillation ({rows[f'{head}_fused']:.2f}) > no distillation "
-    assert line + f"({rows['no_distillation']:.2f}): yes" in stdout.getvalue()
+    """The default `deit demo`'s headline (seed 0, the settings users run) in about a third of its time: the
+    three runs the headline compares (teacher, no distillation, soft distillation) with the demo's own configs,
+    training loop, threads and scoring; hard distillation and the control (not in the headline) are left out.
+    The full demo's seed 0 (the README's table) was recorded with these settings."""
+    recorded = json.loads(RECORDED_SEED0.read_text(encoding="utf-8"))
+    assert recorded["settings"] == plain(asdict(DEFAULT)), (
+        "the README's seed 0 was recorded with other settings"
+    )
+    head = f"{DEFAULT.headline}_distillation"
+    cfgs = build_configs(tmp_path, DEFAULT, seed=0)
+    runs = {run: cfgs[run] for run in ("teacher", "no_distillation", head)}
+    # the student without a teacher trains in a second process meanwhile: one thread each, as in the demo,
+    # so the same numbers in about half the time on two cores
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        plain_student = pool.submit(train_runs, {"no_distillation": runs["no_distillation"]}, THREADS)
+        with contextlib.redirect_stderr(io.StringIO()):
+            train_runs({run: runs[run] for run in ("teacher", head)}, THREADS)
+        plain_student.result()
+    with cpu_threads(THREADS):
+        metrics, cosine, _ = evaluate_runs(tmp_path, runs)
+    top1 = {run: m["fused_top1"] for run, m in metrics.items()}
+    # the headline: the soft-distilled student beats the same student trained without a teacher
+    assert top1[head] > top1["no_distillation"] and top1["teacher"] > top1["no_distillation"], top1
+    per_layer = cosine[head]["per_layer"]  # the distillation token converges with depth, stays below 1
+    assert per_layer[-1] > per_layer[0] and max(per_layer) < 1.0, per_layer

@@ -281,11 +281,16 @@ def test_teacher_weights_and_finetune_accept_a_run_folder(trained: Path, tmp_pat
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
+def _readme_block(marker: str) -> str:
+    """The Python code between ``<!-- marker:start -->`` and ``<!-- marker:end -->`` in the README."""
+    text = README.read_text(encoding="utf-8")
+    block = text.split(f"<!-- {marker}:start -->", 1)[1].split(f"<!-- {marker}:end -->", 1)[0]
+    return block.split("```python\n", 1)[1].split("```", 1)[0]
+
+
 @pytest.mark.slow  # ~7 s on 2 cores: a 50 M-parameter student and a ResNet-50, exactly as the README has them
 def test_readme_own_training_loop_runs_as_written() -> None:
-    text = README.read_text(encoding="utf-8")
-    block = text.split("<!-- own-loop:start -->", 1)[1].split("<!-- own-loop:end -->", 1)[0]
-    code = block.split("```python\n", 1)[1].split("```", 1)[0]
+    code = _readme_block("own-loop")
     torch.manual_seed(0)
     scope: dict = {}
     exec(compile(code, "README.md (own training loop)", "exec"), scope)
@@ -295,6 +300,44 @@ def test_readme_own_training_loop_runs_as_written() -> None:
     assert set(parts) >= {"base", "distill", "total"} and torch.isfinite(parts["total"])
     assert scope["predictions"].shape == (2,)
     assert not any(p.requires_grad for p in scope["teacher"].parameters())
+
+
+@pytest.mark.slow  # ~5 s: the released DeiT-S (22 M parameters) is generated and served from 127.0.0.1
+def test_readme_python_api_runs_as_written(
+    trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """The README's Python block, verbatim: released weights by name (from a local server standing in for
+    the official URL), a run folder, deit eval's preprocessing of an image file; same answer as `deit predict`."""
+    from PIL import Image
+    from weights_server import forbid_internet, publish_model, serve
+
+    from deit.models import create_model, hub
+
+    name = "deit_small_distilled_patch16_224"
+    for var in ("DEIT_OFFLINE", "HF_HUB_OFFLINE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("DEIT_HOME", str(tmp_path / "home"))
+    forbid_internet(monkeypatch)
+    monkeypatch.setattr(hub, "RELEASED", dict(hub.RELEASED))
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "student").symlink_to(trained, target_is_directory=True)
+    Image.new("RGB", (40, 30), (30, 200, 90)).save(tmp_path / "photo.png")
+    monkeypatch.chdir(tmp_path)
+    with serve() as server:
+        monkeypatch.setenv("DEIT_WEIGHTS_URL", server.url + "/deit")
+        filename, _ = publish_model(server, name, create_model(name).state_dict())
+        hub.register_weights(name, filename)
+        scope: dict = {}
+        exec(compile(_readme_block("python-api"), "README.md (Python)", "exec"), scope)
+    assert (tmp_path / "home" / "weights" / filename).is_file()  # the released file was fetched and cached
+    logits, (cls_logits, dist_logits) = scope["logits"], (scope["cls_logits"], scope["dist_logits"])
+    assert scope["images"].shape == (1, 3, 16, 16) and logits.shape == cls_logits.shape == (1, 10)
+    torch.testing.assert_close(logits, (cls_logits + dist_logits) / 2)
+    capsys.readouterr()
+    assert main(["predict", "--checkpoint", "runs/student", "photo.png", "--json"]) == 0
+    top = json.loads(capsys.readouterr().out)["predictions"][0]["top"][0]
+    probs = logits.detach().softmax(-1)[0]
+    assert int(probs.argmax()) == top["index"] and float(probs.max()) == pytest.approx(top["prob"], abs=1e-6)
 
 
 def test_readme_install_and_demo_time_claims() -> None:

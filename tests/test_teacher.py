@@ -279,31 +279,25 @@ def test_hostile_weights_file_is_refused_without_running_code(tmp_path):
 # ----------------------------------------------------------------------------- checkpoints of this tool
 
 
-@pytest.fixture
-def fake_checkpoint_module(monkeypatch):
-    """Stand-in for deit.models.loading.load_model_and_meta: tests build_teacher's use of the meta."""
-    calls = {}
-
-    def load_model_and_meta(path, infer_architecture=True):
-        calls["path"] = path
-        return calls["model"], calls["meta"]
-
-    monkeypatch.setattr("deit.teacher.load_model_and_meta", load_model_and_meta)
-    monkeypatch.setattr("deit.teacher.weights_summary", lambda meta: f"weights: {meta.get('path', '?')}")
-    return calls
-
-
-def test_teacher_from_checkpoint_uses_meta_stats(tmp_path, fake_checkpoint_module):
-    path = tmp_path / "best.pt"
-    path.write_bytes(b"")
-    model, spec = build_classifier("tiny_cnn", 3, in_chans=1, img_size=8)
-    fake_checkpoint_module["model"] = model
-    fake_checkpoint_module["meta"] = {
-        "class_names": ["a", "b", "c"],
-        "data_mean": [0.3],
-        "data_std": [0.2],
-        "model_spec": {"name": "tiny_cnn", "kwargs": spec.kwargs},
+def _save_checkpoint(path, model, spec, class_names, mean, std):
+    """A checkpoint as `deit train` writes it (plain data, loaded with weights_only=True)."""
+    obj = {
+        "format": "deit-train-v1",
+        "model": model.state_dict(),
+        "model_spec": spec.to_dict(),
+        "class_names": list(class_names),
+        "data_mean": list(mean),
+        "data_std": list(std),
+        "epoch": 0,
+        "global_step": 0,
     }
+    torch.save(obj, path)
+    return path
+
+
+def test_teacher_from_checkpoint_uses_meta_stats(tmp_path):
+    model, spec = build_classifier("tiny_cnn", 3, in_chans=1, img_size=8)
+    path = _save_checkpoint(tmp_path / "best.pt", model, spec, ["a", "b", "c"], [0.3], [0.2])
     teacher = build_teacher(
         str(path),
         3,
@@ -313,9 +307,13 @@ def test_teacher_from_checkpoint_uses_meta_stats(tmp_path, fake_checkpoint_modul
         student_std=[0.25],
         class_names=["a", "b", "c"],
     )
-    assert fake_checkpoint_module["path"] == str(path)
-    assert teacher.spec == spec and teacher.renormalize
+    assert teacher.spec == spec and teacher.renormalize and _same_weights(teacher.model, model)
     assert teacher.teacher_mean.flatten().tolist() == pytest.approx([0.3])
+    assert teacher.teacher_std.flatten().tolist() == pytest.approx([0.2])
+    # the student's normalised input is mapped back to pixels, then into the teacher's statistics
+    x = torch.randn(2, 1, 8, 8)
+    model.eval()
+    torch.testing.assert_close(teacher(x), model((x * 0.25 + 0.5 - 0.3) / 0.2))
     with pytest.raises(ConfigError, match="other classes.*index 1"):
         build_teacher(str(path), 3, in_chans=1, img_size=8, class_names=["a", "x", "c"])
     with pytest.raises(ConfigError, match="predicts 3 classes but the dataset has 5"):
@@ -326,17 +324,6 @@ def test_teacher_from_checkpoint_uses_meta_stats(tmp_path, fake_checkpoint_modul
 
 def test_teacher_from_real_checkpoint(tmp_path):
     model, spec = build_classifier("tiny_cnn", 2, img_size=8)
-    obj = {
-        "format": "deit-train-v1",
-        "model": model.state_dict(),
-        "model_spec": spec.to_dict(),
-        "class_names": ["cat", "dog"],
-        "data_mean": list(IMAGENET_MEAN),
-        "data_std": list(IMAGENET_STD),
-        "epoch": 0,
-        "global_step": 0,
-    }
-    path = tmp_path / "best.pt"
-    torch.save(obj, path)
+    path = _save_checkpoint(tmp_path / "best.pt", model, spec, ["cat", "dog"], IMAGENET_MEAN, IMAGENET_STD)
     teacher = build_teacher(str(path), 2, img_size=8, class_names=["cat", "dog"])
     assert _same_weights(teacher.model, model)

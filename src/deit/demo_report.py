@@ -6,14 +6,10 @@ the five training runs.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from deit.config import TrainConfig
-
-if TYPE_CHECKING:
-    from deit.demo import DemoSettings
 
 TITLES = {
     "teacher": "teacher (convnet)",
@@ -82,9 +78,12 @@ def _row(key: str, method: str, run: str, output: str, metrics: dict, cfg: Train
 
 
 def build_table(
-    cfgs: dict[str, TrainConfig], metrics: dict, cosine: dict, info: dict, settings: DemoSettings, seed: int
+    cfgs: dict[str, TrainConfig], metrics: dict, cosine: dict, info: dict, settings: dict[str, Any], seed: int
 ) -> dict:
-    """The table as plain data (what ``table.json`` holds): rows in the order of the paper's Table 3."""
+    """The table as plain data (what ``table.json`` holds): rows in the order of the paper's Table 3.
+
+    ``settings``: the demo's settings as plain data (recorded in the table); ``settings["headline"]`` names
+    the distillation whose gain the check reports."""
     c = cfgs
     rows = [
         _row(
@@ -112,14 +111,14 @@ def build_table(
     rows.append(
         _row("control", "control: two class tokens, no teacher", "control", "fused", metrics, c["control"])
     )
-    head = settings.headline
+    head = settings["headline"]
     none = _get(rows, "no_distillation")
     hard_cos, control_cos = (cosine[r]["per_layer"] for r in ("hard_distillation", "control"))
     return {
         "format": "deit-demo-v1",
         "seed": seed,
         "data": info,
-        "settings": _plain(asdict(settings)),
+        "settings": settings,
         "rows": rows,
         "token_cosine": cosine,
         "headline": head,
@@ -136,11 +135,12 @@ def build_table(
     }
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """``value`` with every tuple a list, as JSON reads it back (dicts and lists recursively)."""
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return value
 
 
@@ -204,20 +204,39 @@ def format_table(table: dict) -> str:
 
 
 # --------------------------------------------------------------------------------------------------- plots
-def plot_demo_curves(out: Path, runs: Sequence[str], path: Path) -> Path:
-    """Training loss and held-out top-1 per epoch of every run in one figure (display only: no selection)."""
+def objective(cfg: TrainConfig) -> str:
+    """The training loss of a run, in words: the runs of the demo minimise different objectives."""
+    label = "label CE" + (" (mixed)" if cfg.mixup > 0 or cfg.cutmix > 0 else "")
+    a = cfg.distillation_alpha
+    if cfg.distillation_type == "soft":
+        return f"{1 - a:g}·{label} + {a:g}·KL(teacher, τ {cfg.distillation_tau:g})"
+    if cfg.distillation_type == "hard":
+        return f"{1 - a:g}·{label} + {a:g}·CE(teacher argmax)"
+    return label + (", mean of both heads" if "distilled" in cfg.model else "")
+
+
+def plot_demo_curves(out: Path, cfgs: dict[str, TrainConfig], path: Path) -> Path:
+    """Training loss and held-out top-1 per epoch of every run in one figure (display only: no selection).
+
+    Each loss curve is its run's own objective (named in the legend): the distilled students add a teacher
+    term, so their losses are not comparable with the others'; the accuracies are."""
     from deit.checkpoint import read_jsonl
     from deit.plots import pyplot
 
     plt = pyplot()
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
-    for run in runs:
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(12, 4.4))
+    for run, cfg in cfgs.items():
         rec = read_jsonl(out / run / "metrics.jsonl")
-        ax_loss.plot([r["epoch"] for r in rec], [r["train_loss"] for r in rec], label=TITLES[run])
+        ax_loss.plot([r["epoch"] for r in rec], [r["train_loss"] for r in rec], label=objective(cfg))
         ev = [r for r in rec if "val_top1" in r]
         ax_acc.plot([r["epoch"] for r in ev], [r["val_top1"] for r in ev], label=TITLES[run])
-    ax_loss.set(xlabel="epoch", ylabel="training loss (each run's own objective)")
-    ax_acc.set(xlabel="epoch", ylabel="held-out top-1 (%), fused output")
+    ax_loss.set(xlabel="epoch", ylabel="training loss", title="each run's own objective (not comparable)")
+    ax_loss.legend(fontsize=7)
+    ax_acc.set(
+        xlabel="epoch", ylabel="held-out top-1 (%), fused output", title="held-out accuracy (comparable)"
+    )
+    for ax in (ax_loss, ax_acc):
+        ax.xaxis.get_major_locator().set_params(integer=True)  # epochs are whole numbers
     ax_acc.set_ylim(bottom=max(0.0, ax_acc.get_ylim()[0]))
     ax_acc.legend(fontsize=8)
     fig.suptitle("deit demo: training curves (digits)")
@@ -227,4 +246,33 @@ def plot_demo_curves(out: Path, runs: Sequence[str], path: Path) -> Path:
     return path
 
 
-__all__ = ["build_table", "evaluate_runs", "format_table", "plot_demo_curves"]
+# the second token of each distilled run, for the token-cosine legend
+SECOND_TOKEN = {
+    "soft_distillation": "distillation token",
+    "hard_distillation": "distillation token",
+    "control": "second class token",
+}
+
+
+def plot_demo_token_cosine(table: dict, path: Path) -> Path:
+    """cos(class token, second token) per layer of every distilled run in ``table`` (``table.json``)."""
+    from deit.plots import plot_token_cosine
+
+    cosine = table["token_cosine"]
+    return plot_token_cosine(
+        {f"{TITLES[run]}: {SECOND_TOKEN[run]}": c["per_layer"] for run, c in cosine.items()},
+        path,
+        title=f"class token vs second token, digits test (seed {table['seed']})",
+        ylabel="cos(class token, second token)",
+    )
+
+
+__all__ = [
+    "build_table",
+    "evaluate_runs",
+    "format_table",
+    "objective",
+    "plain",
+    "plot_demo_curves",
+    "plot_demo_token_cosine",
+]

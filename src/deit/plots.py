@@ -95,15 +95,21 @@ def plot_curves(records: Sequence[dict], path: str | Path, title: str = "") -> P
     return _save(curves_figure(records, title), path)
 
 
-def plot_token_cosine(per_layer: dict[str, Sequence[float]], path: str | Path, title: str = "") -> Path:
-    """Cosine similarity between the class and distillation tokens at the input and after each block."""
+def plot_token_cosine(
+    per_layer: dict[str, Sequence[float]],
+    path: str | Path,
+    title: str = "",
+    ylabel: str = "cos(class token, distillation token)",
+) -> Path:
+    """Cosine similarity between the class token and the second token (the distillation token, unless
+    ``ylabel`` and the legend say otherwise) at the input and after each block."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     for label, values in per_layer.items():
         ax.plot(range(len(values)), values, marker="o", label=label)
     ax.set_xlabel("layer (0 = input of the first block)")
     ax.xaxis.get_major_locator().set_params(integer=True)  # layers are whole numbers
-    ax.set_ylabel("cos(class token, distillation token)")
+    ax.set_ylabel(ylabel)
     ax.set_ylim(min(0.0, min(min(v) for v in per_layer.values()) - 0.05), 1.02)
     ax.axhline(1.0, color="grey", lw=0.5, ls="--")
     if len(per_layer) > 1:

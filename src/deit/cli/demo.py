@@ -54,9 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import time
 
-    from deit.demo import run_demo
+    from deit.demo import THREADS, run_demo
 
-    threads = args.threads if args.threads is not None else 1
+    threads = args.threads if args.threads is not None else THREADS
     if threads < 1:
         from deit.errors import ConfigError
 
