@@ -52,7 +52,7 @@ def test_defaults_leave_the_recipe_fields_to_the_recipe_and_paper_is_table_9() -
     c = TrainConfig()
     assert c.recipe == "auto" and all(getattr(c, name) is None for name in RECIPE_FIELDS)
     assert (c.weight_decay, c.opt, c.sched) == (0.05, "adamw", "cosine")
-    stats = DataStats(num_images=1000, num_classes=10, min_per_class=100, img_size=32)
+    stats = DataStats(num_images=20_000, num_classes=10, min_per_class=2_000, img_size=32)
     c, _, _ = resolve_recipe(dataclasses.replace(c, recipe="paper"), stats, world_size=16)
     assert (c.epochs, c.batch_size, c.lr_base) == (300, 64, None)
     assert c.lr == pytest.approx(1e-3)  # Table 9: 5e-4 x 1024 / 512, recorded as the rate used
