@@ -99,7 +99,6 @@ def test_precedence_defaults_recipe_flags(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("argv", "name", "value"),
     [
-        (["--data-path", "p"], "data", "p"),
         (["--data-dir", "p"], "data", "p"),
         (["--input-size", "384"], "img_size", 384),
         (["--img-size", "32"], "img_size", 32),
@@ -127,6 +126,7 @@ def test_precedence_defaults_recipe_flags(tmp_path: Path) -> None:
 )
 def test_flags_and_aliases(argv: list[str], name: str, value: object) -> None:
     assert getattr(parse("--data", "digits", *argv), name) == value
+    assert parse("--data-path", "p").data == "p"  # main.py's spelling (tests/test_official_flags.py)
 
 
 def test_resume_flag_before_another_flag() -> None:
@@ -592,7 +592,7 @@ TUPLES = {"cutmix_minmax", "mean", "std", "teacher_mean", "teacher_std"}
 def _argv(values: dict) -> list[str]:
     argv: list[str] = []
     for name, value in values.items():
-        flag = FLAGS[name][-1]
+        flag = "--data" if name == "data" else FLAGS[name][-1]  # --data-path: a main.py line (--lr scaled)
         if (name in TUPLES or name in ("aa", "repeated_aug")) and value is None:
             continue  # nargs=2 or 3, a bool flag, or --aa (where none is a value): left at its default (None)
         if isinstance(value, bool):
