@@ -24,7 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "analyze": ("deit.cli.analyze", "token cosine, agreement and attention-rollout analyses"),
     "benchmark": ("deit.cli.benchmark", "measure inference/training throughput and memory"),
     "predict": ("deit.cli.predict", "top-k predictions for image files or folders"),
-    "export": ("deit.cli.export", "export a checkpoint to ONNX or safetensors"),
+    "export": ("deit.cli.export", "export a checkpoint to ONNX, safetensors or a Hugging Face folder (hf)"),
     "models": ("deit.cli.models", "list the model zoo"),
     "data": ("deit.cli.data", "inspect and check datasets"),
 }

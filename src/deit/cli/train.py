@@ -36,4 +36,8 @@ def run(args: argparse.Namespace) -> int:
     for note in translate(vars(args), "train", TrainConfig.__dataclass_fields__)[1]:
         print(f"deit train: {note}", file=sys.stderr)
     result = train(cfg)
-    return 0 if result is not None else 1
+    if result is None:
+        return 1
+    # Ctrl-C: the shell's 130 once the checkpoint is saved (a script's `&&` must not go on); SIGTERM (SLURM
+    # pre-emption) stays 0, the job having stopped as asked
+    return 130 if result.get("signal") == "SIGINT" else 0
