@@ -62,7 +62,7 @@ def auto_mixes(num_images: int, num_classes: int) -> bool:
     from deit.auto_recipe import DataStats, mixes
 
     stats = DataStats(num_images, num_classes, num_images // num_classes, 32)
-    return mixes(stats, "transformer")[0]
+    return mixes(stats)[0]
 
 
 # CPU budget estimate (2 cores, --jobs 2, one thread per run), from a timing probe on this machine
