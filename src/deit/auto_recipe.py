@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from deit.config import TrainConfig
-from deit.errors import ConfigError
+from deit.errors import ConfigError, DeiTError
 
 # Table 9 (official main.py defaults): per-process batch 64, lr 5e-4 x global batch / 512.
 PAPER: dict[str, Any] = {
@@ -33,6 +33,7 @@ PAPER: dict[str, Any] = {
     "cutmix": 1.0,
 }
 PAPER_LR_BASE, PAPER_LR_BASE_SIZE = 5e-4, 512
+FINETUNE_LR_BASE = 5e-6  # the paper's fine-tune of a pretrained model (official README: 30 epochs at 384 px)
 RECIPE_FIELDS = (*PAPER, "lr")
 
 # auto: the numbers each rule is built from (evidence in docs/RECIPES.md)
@@ -91,7 +92,12 @@ def transformer_depth(model_name: str) -> int | None:
 
     from deit.models.factory import build_classifier
 
-    with torch.device("meta"):
+    try:
+        with torch.device("meta"):
+            model, _ = build_classifier(model_name, 2)
+    except DeiTError:
+        raise
+    except Exception:  # a constructor that reads its tensors' values (meta has none): build it for real
         model, _ = build_classifier(model_name, 2)
     blocks = sum(
         any(type(child).__name__.endswith("Attention") for child in module.children())
@@ -104,13 +110,15 @@ def _pow2_floor(x: float) -> int:
     return 1 << max(0, int(math.floor(math.log2(max(1.0, x)))))
 
 
-def _table9_lr(cfg: TrainConfig, world: int) -> tuple[float, str]:
-    """Table 9's linear rule, 5e-4 x global batch / 512, with the batch the recipe will use."""
+def _linear_lr(base: float, cfg: TrainConfig, world: int) -> tuple[float, str]:
+    """The paper's linear rule, ``base`` x global batch / 512, with the batch the recipe will use."""
     global_batch = (cfg.batch_size or PAPER["batch_size"]) * world * cfg.accum_steps
-    return (
-        PAPER_LR_BASE * global_batch / PAPER_LR_BASE_SIZE,
-        f"Table 9: 5e-4 x global batch {global_batch} / 512",
-    )
+    return base * global_batch / PAPER_LR_BASE_SIZE, f"{base:g} x global batch {global_batch} / 512"
+
+
+def _table9_lr(cfg: TrainConfig, world: int) -> tuple[float, str]:
+    lr, why = _linear_lr(PAPER_LR_BASE, cfg, world)
+    return lr, f"Table 9: {why}"
 
 
 def images_per_rank(n: int, world: int, repeated_aug: bool, num_repeats: int = 3) -> int:
@@ -131,7 +139,7 @@ def _check_batch(batch: int, per_rank: int, n: int, world: int, ra: bool, source
     flag = "--batch-size" if source == "flag" else f"--recipe {source}'s batch size"
     how = f"{n} training images" + (f" on {world} processes" if world > 1 else "")
     if ra:
-        how += " with repeated augmentation (floor(N / 256) x 256 of them per epoch)"
+        how += " with repeated augmentation"
     fix = f"lower --batch-size to {_pow2_floor(per_rank)} or less" if per_rank else "use fewer processes"
     raise ConfigError(f"{flag} {batch}: {how} give {per_rank} per process, not one full batch; {fix}")
 
@@ -159,12 +167,9 @@ def mixes(stats: DataStats) -> tuple[bool, str]:
 def _finetune_imagenet(cfg: TrainConfig, world: int) -> dict[str, tuple[Any, str]]:
     """The paper's fine-tune of a pretrained model on ImageNet-scale data (Section 5.2, official README):
     30 epochs at 5e-6 x global batch / 512, the rest of Table 9."""
-    global_batch = (cfg.batch_size or PAPER["batch_size"]) * world * cfg.accum_steps
     why = "the paper's ImageNet fine-tune"
-    return {
-        "epochs": (30, f"{why}: 30 epochs"),
-        "lr": (5e-6 * global_batch / 512, f"{why}: 5e-6 x global batch {global_batch} / 512"),
-    }
+    lr, rule = _linear_lr(FINETUNE_LR_BASE, cfg, world)
+    return {"epochs": (30, f"{why}: 30 epochs"), "lr": (lr, f"{why}: {rule}")}
 
 
 def _auto(cfg: TrainConfig, stats: DataStats, world: int, depth: int | None) -> dict[str, tuple[Any, str]]:
