@@ -133,7 +133,7 @@ def markdown(r: dict) -> str:
         f"`{st['student']}` (patch 4, 32 px), teacher `{st['teacher']}`, seeds {st['seeds']}, auto recipe; "
         "final (last-epoch) checkpoints scored with `deit eval`. Top-1 % (mean ± std over seeds); gains are "
         "paired over seeds (distilled − no distillation, ± standard error; * = beyond 2 SE). `none` is the "
-        "auto recipe without a teacher (it mixes from the data and the model, never the teacher: "
+        "auto recipe without a teacher (it mixes from the data, never the teacher: "
         "docs/RECIPES.md); `none_mix` has Mixup 0.8 / CutMix 1.0 (the `none` run where auto mixes anyway); the control (first seed only) is there for the token cosine.",
         "",
         "| images/class | "

@@ -225,6 +225,8 @@ def add_official_arguments(parser: argparse.ArgumentParser, command: str) -> Non
                 ours.option_strings.remove(spelling)
         kw: dict[str, Any] = {"dest": flag.dest, "default": argparse.SUPPRESS}
         kw["help"] = flag.shown or argparse.SUPPRESS
+        if flag.shown and flag.type is not None:
+            kw["metavar"] = str(flag.target).upper()
         if flag.type is None:
             kw["action"] = "store_true"
         else:
