@@ -217,7 +217,7 @@ def _auto(cfg: TrainConfig, stats: DataStats, world: int, depth: int | None) -> 
     deep = depth is not None and depth >= 12
     out["drop_path"] = (
         0.1 if deep else 0.0,
-        f"Table 9's 0.1 for 12-block models, 0 for {depth or 'no'} blocks",
+        f"{depth or 'no'} attention blocks: Table 9's 0.1 from 12 blocks, else 0",
     )
     out["aa"] = (
         "rand-m9-mstd0.5-inc1" if n >= MEDIUM_SCALE else "rand-m5-mstd0.5-inc1" if n >= 2_000 else "none",
