@@ -37,8 +37,9 @@ def collect(specs: list[dict], out: Path, manifest: dict, budget: dict, eval_dat
     runs: dict[str, dict] = {}
     for s in specs:
         key = s["key"]
-        val = _load(out / "evals" / "val" / f"{key}.json")
-        train = _load(out / "evals" / "train" / f"{key}.json")
+        scored = s.get("same_as", key)  # none_mix where the auto recipe mixes anyway: none's scores
+        val = _load(out / "evals" / "val" / f"{scored}.json")
+        train = _load(out / "evals" / "train" / f"{scored}.json")
         r = {"n": n_label(s["n"]), "method": s["method"], "seed": s["seed"], "run_dir": str(s["dir"])}
         r |= {"val_top1": val["top1"], "train_top1": train["top1"]}
         r |= {h: val[f"{h}_top1"] for h in ("cls", "dist") if f"{h}_top1" in val}
@@ -47,7 +48,7 @@ def collect(specs: list[dict], out: Path, manifest: dict, budget: dict, eval_dat
         if tok is not None:
             r["token_cosine"] = tok["per_layer"]
         if eval_data is not None:
-            r["eval_data_top1"] = _load(out / "evals" / "extra" / f"{key}.json")["top1"]
+            r["eval_data_top1"] = _load(out / "evals" / "extra" / f"{scored}.json")["top1"]
         runs[key] = r
     pool = min(manifest["pool_per_class"].values())
     per_n: dict[str, dict] = {}
@@ -132,8 +133,8 @@ def markdown(r: dict) -> str:
         f"`{st['student']}` (patch 4, 32 px), teacher `{st['teacher']}`, seeds {st['seeds']}, auto recipe; "
         "final (last-epoch) checkpoints scored with `deit eval`. Top-1 % (mean ± std over seeds); gains are "
         "paired over seeds (distilled − no distillation, ± standard error; * = beyond 2 SE). `none` is the "
-        "auto recipe without a teacher (no Mixup/CutMix below 2,000 images); `none_mix` has the distilled "
-        "students' Mixup 0.8 / CutMix 1.0; the control (first seed only) is there for the token cosine.",
+        "auto recipe without a teacher (it mixes from the data, never the teacher: "
+        "docs/RECIPES.md); `none_mix` has Mixup 0.8 / CutMix 1.0 (the `none` run where auto mixes anyway); the control (first seed only) is there for the token cosine.",
         "",
         "| images/class | "
         + " | ".join(LABELS[m] for m in ("teacher", *STUDENTS))

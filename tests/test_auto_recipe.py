@@ -8,8 +8,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deit.auto_recipe import PAPER, RECIPE_FIELDS, DataStats, format_recipe, resolve_recipe
+from deit.auto_recipe import (
+    PAPER,
+    RECIPE_FIELDS,
+    DataStats,
+    format_recipe,
+    resolve_recipe,
+    transformer_depth,
+)
 from deit.config import TrainConfig
+from deit.data.samplers import RepeatAugSampler
+from deit.errors import ConfigError
 from deit.trainer import Trainer
 
 TINY = DataStats(num_images=162, num_classes=3, min_per_class=54, img_size=32)
@@ -22,11 +31,13 @@ def resolve(stats: DataStats, world: int = 1, depth: int | None = 6, **kw: objec
 
 
 def test_paper_is_table_9_exactly_whatever_the_data() -> None:
-    for stats in (TINY, IMAGENET):
-        cfg, choices, _ = resolve(stats, world=16, recipe="paper", depth=12)
+    for stats, world in ((TINY, 1), (IMAGENET, 16)):
+        cfg, choices, _ = resolve(stats, world=world, recipe="paper", depth=12)
         assert {name: getattr(cfg, name) for name in PAPER} == PAPER
-        assert cfg.lr == pytest.approx(1e-3) and cfg.lr_base is None  # 64 x 16 GPUs = 1024: Table 9's 1e-3
+        assert cfg.lr == pytest.approx(5e-4 * 64 * world / 512) and cfg.lr_base is None  # 16 GPUs: 1e-3
         assert {c.source for c in choices} == {"paper"} and [c.name for c in choices] == list(RECIPE_FIELDS)
+    with pytest.raises(ConfigError, match="--recipe paper's batch size 64: 162 training images on 16"):
+        resolve(TINY, world=16, recipe="paper")  # 11 images per process: not one batch of 64
 
 
 def test_auto_keeps_the_paper_recipe_at_imagenet_scale() -> None:
@@ -45,10 +56,76 @@ def test_auto_on_a_tiny_set_takes_many_short_epochs_and_a_usable_lr() -> None:
     assert cfg.warmup_epochs <= max(1, 0.05 * cfg.epochs) + 1 and cfg.warmup_epochs <= 5
     assert cfg.lr == pytest.approx(1e-3)  # the paper's rule would give 5e-4 x 16 / 512 = 1.6e-5
     assert (cfg.aa, cfg.reprob, cfg.repeated_aug, cfg.drop_path) == ("none", 0.0, False, 0.0)
-    assert (cfg.mixup, cfg.cutmix) == (0.8, 1.0)  # a teacher labels the mixed views
     assert all(c.source == "auto" and c.reason for c in choices)
-    plain, _, _ = resolve(TINY)
-    assert (plain.mixup, plain.cutmix) == (0.0, 0.0)  # without a teacher, mixing hides the few images
+
+
+def test_mixing_follows_the_data_never_the_teacher() -> None:
+    teacher = dict(teacher_model="t", distillation_type="hard")
+    for stats in (TINY, dataclasses.replace(TINY, min_per_class=10), CIFAR_SUBSET):
+        for depth in (6, None):
+            plain, distilled = resolve(stats, depth=depth)[0], resolve(stats, depth=depth, **teacher)[0]
+            assert (plain.mixup, plain.cutmix) == (distilled.mixup, distilled.cutmix)
+    for depth in (6, None):
+        assert resolve(TINY, depth=depth)[0].mixup == 0.0  # 54/class: mixing hurt at 50/class
+        assert resolve(dataclasses.replace(TINY, min_per_class=10), depth=depth)[0].mixup == 0.8  # helped
+        assert resolve(CIFAR_SUBSET, depth=depth)[0].mixup == 0.8  # Table 9 from 2k images
+
+
+def test_the_batch_never_exceeds_what_each_process_sees() -> None:
+    twelve = DataStats(num_images=12, num_classes=3, min_per_class=4, img_size=32)
+    cfg, _, _ = resolve(twelve)
+    assert cfg.batch_size == 2 and cfg.epochs * (12 // cfg.batch_size) >= 1500  # 6 steps, no image dropped
+    hundred = DataStats(num_images=100, num_classes=10, min_per_class=10, img_size=32)
+    eight, _, _ = resolve(hundred, world=8)
+    assert eight.repeated_aug and eight.batch_size == 2  # ceil(100 / 8) = 13 images per process: 6 steps
+    with pytest.raises(
+        ConfigError, match=r"--batch-size 16: 12 training images give 12 per process.*8 or less"
+    ):
+        resolve(twelve, batch_size=16)
+    with pytest.raises(ConfigError, match="use fewer processes"):
+        resolve(
+            DataStats(num_images=4, num_classes=2, min_per_class=2, img_size=32), world=8, repeated_aug=False
+        )
+
+
+def test_the_steps_count_the_repeated_augmentation_truncation() -> None:
+    five_hundred = DataStats(num_images=500, num_classes=10, min_per_class=50, img_size=32)
+    cfg, choices, _ = resolve(five_hundred, world=2)
+    per_rank = len(RepeatAugSampler(500, 2, 0, num_repeats=3))
+    assert cfg.repeated_aug and per_rank == 128  # floor(500 / 256) x 256 / 2, not 250
+    steps = per_rank // cfg.batch_size
+    assert steps == 8 and cfg.epochs * steps >= 1500 and cfg.epochs == 188
+    assert next(c.reason for c in choices if c.name == "epochs").startswith("8 steps/epoch")
+
+
+def test_an_imagenet_fine_tune_gets_the_papers_fine_tune_schedule() -> None:
+    cfg, _, _ = resolve(IMAGENET, world=8, depth=12, finetune="w.pth")
+    assert cfg.epochs == 30 and cfg.lr == pytest.approx(5e-6 * 64 * 8 / 512)
+    scratch, _, _ = resolve(IMAGENET, world=8, depth=12)
+    assert scratch.epochs == 300
+
+
+def test_a_short_run_is_never_all_warm_up() -> None:
+    for stats in (TINY, IMAGENET):
+        cfg, _, warnings = resolve(stats, depth=None, epochs=1)
+        assert cfg.warmup_epochs == 0 and not warnings
+    assert resolve(TINY, depth=None, epochs=20)[0].warmup_epochs == 1
+    assert resolve(IMAGENET, depth=None, epochs=20)[0].warmup_epochs == 5
+
+
+@pytest.mark.parametrize(
+    "name, depth",
+    [
+        ("vit_tiny_patch16_224", 12),
+        ("timm:deit_tiny_patch16_224", 12),
+        ("deit_tiny_patch16_224", 12),
+        ("deit_micro_patch4_32", 6),
+        ("resnet8_cifar", None),
+        ("tv:resnet18", None),
+    ],
+)
+def test_transformer_or_convnet_is_decided_by_the_built_model(name: str, depth: int | None) -> None:
+    assert transformer_depth(name) == depth  # meta device: no weights, no download
 
 
 def test_auto_scales_with_data_model_and_world_size() -> None:

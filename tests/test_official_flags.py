@@ -201,10 +201,10 @@ def test_readme_command_lines_parse_into_the_intended_configs(imagenet: Path, tm
         str(files["regnety_160-a5fe301d.pth"]),
     )
     ft = cfgs[4]
-    assert (ft.finetune, ft.img_size, ft.lr, ft.weight_decay, ft.epochs, ft.min_lr, ft.batch_size) == (
+    assert (ft.finetune, ft.img_size, ft.lr_base, ft.weight_decay, ft.epochs, ft.min_lr, ft.batch_size) == (
         str(files["deit_base_patch16_224-b5f2ef4d.pth"]),
         384,
-        5e-6,
+        5e-6,  # main.py's --lr: x global batch / 512 (32 x 16 GPUs: 5e-6 itself)
         1e-8,
         30,
         5e-6,
@@ -260,8 +260,36 @@ def test_unscale_lr_without_the_scaling_field_is_a_no_op() -> None:
     assert translate(parsed, "train", {"lr_scale", "lr"})[0] == {"lr_scale": False}
     values, notes = translate(parsed, "train", {"lr"})
     assert values == {} and notes == [
-        "--unscale-lr: accepted, nothing to do (--lr is already the learning rate used, without batch-size scaling)"
+        "--unscale-lr: accepted, nothing to do (--lr is used as given, without batch-size scaling)"
     ]
     with pytest.raises(ConfigError, match=r"^--eval-crop-ratio 0.9 .*crop_pct"):
         translate({"official_eval_crop_ratio": 0.9}, "train", {"lr"})
     assert translate({"official_eval_crop_ratio": 0.9}, "train", {"crop_pct"})[0] == {"crop_pct": 0.9}
+
+
+def _train_config(line: str):
+    return config_from_args(build_parser().parse_args(["train", *shlex.split(line)]))
+
+
+def test_an_official_line_takes_lr_as_main_py_does() -> None:
+    """main.py trains `--lr 5e-4 -b 64` at 5e-4 x 64 / 512 = 6.25e-5: so does the same line here."""
+    cfg = _train_config("--data-path digits --lr 5e-4 -b 64")
+    assert cfg.lr is None and cfg.lr_base == 5e-4 and cfg.lr_base_size == 512
+    assert cfg.actual_lr(1) == pytest.approx(6.25e-5) and cfg.actual_lr(8) == pytest.approx(5e-4)
+    assert _train_config("--data-path digits --lr 5e-4 -b 64 --unscale-lr").lr == 5e-4  # main.py: unscaled
+    assert _train_config("--data digits --lr 5e-4 -b 64").lr == 5e-4  # our spellings: the rate used
+    with pytest.raises(ConfigError, match="--lr-base 0.001 sets too: drop one"):
+        _train_config("--data-path digits --lr 5e-4 --lr-base 1e-3")
+
+
+def test_an_official_line_says_how_its_lr_is_taken(capsys) -> None:
+    parsed = vars(build_parser().parse_args(["train", *shlex.split("--data-path digits --lr 5e-4")]))
+    notes = translate(parsed, "train", {"data", "lr"})[1]
+    assert notes == [
+        "--lr 0.0005 on a main.py line (--data-path): scaled as main.py scales it, 0.0005 x global batch / 512 "
+        "(the rate used is in the recipe block); add --unscale-lr to train at 0.0005"
+    ]
+    parsed["official_unscale_lr"] = True
+    assert translate(parsed, "train", {"data", "lr"})[1] == [
+        "--unscale-lr: --lr 0.0005 is the rate used, as in main.py"
+    ]

@@ -15,7 +15,7 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
 from deit import checkpoint as ckpt
-from deit.auto_recipe import Choice, DataStats, resolve_recipe
+from deit.auto_recipe import Choice, DataStats, resolve_recipe, transformer_depth
 from deit.config import TrainConfig
 from deit.data import (
     IMAGENET_MEAN,
@@ -31,7 +31,7 @@ from deit.data import (
 )
 from deit.data.batch_aug import build_batch_transform
 from deit.data.cache import CachedLoader, build_cache, cache_size, cache_transform
-from deit.errors import ConfigError, DataError
+from deit.errors import ConfigError
 from deit.models import MODEL_CONFIGS, is_deit_model
 from deit.models.hf import is_hf_folder
 from deit.models.loading import load_weights
@@ -116,7 +116,8 @@ def build_data(cfg: TrainConfig, world_size: int = 1) -> DataBundle:
         eval_tf = T.Compose([*eval_tf.transforms[:-2], T.PILToTensor()])  # no ToTensor/Normalize
     val = build_dataset(cfg.data, "val", eval_tf, img_size=img_size, **common)
     stats = DataStats.of(train, img_size)
-    depth = MODEL_CONFIGS[cfg.model]["depth"] if is_deit_model(cfg.model) else None
+    with blame("--model", cfg.model):
+        depth = transformer_depth(cfg.model)  # the built network decides transformer vs convnet
     cfg, choices, warnings = resolve_recipe(cfg, stats, world_size, depth)
     if cfg.data_cache != "none":
         train_tf = (
@@ -128,11 +129,6 @@ def build_data(cfg: TrainConfig, world_size: int = 1) -> DataBundle:
         train_tf = train_transform(cfg, img_size, mean, std)
     set_transform(train, train_tf)
     classes = list(train.classes)
-    if len(train) < cfg.batch_size:
-        raise DataError(
-            f"--data {cfg.data}: {len(train)} training images, fewer than --batch-size "
-            f"{cfg.batch_size}; lower the batch size"
-        )
     if cfg.num_classes is not None and cfg.num_classes != len(classes):
         raise ConfigError(f"--num-classes {cfg.num_classes} but --data {cfg.data} has {len(classes)} classes")
     return DataBundle(train, val, classes, img_size, tuple(mean), tuple(std), cfg, choices, warnings)

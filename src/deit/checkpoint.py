@@ -178,7 +178,9 @@ class RunFolder:
         ]
 
     def has_previous_run(self) -> bool:
-        return any(p.exists() for p in (self.last, self.best, self.metrics_path, self.config_path))
+        """A checkpoint or a recorded epoch. A start that failed before its first epoch left neither (only
+        config.yaml, an empty metrics.jsonl, log.txt): that is no run to protect."""
+        return self.last.exists() or self.best.exists() or bool(read_jsonl(self.metrics_path))
 
     def prepare(self, overwrite: bool = False, resume: bool = False) -> None:
         """Create the folder; refuse to mix runs. Call when the new run starts: overwrite deletes old run files."""
@@ -191,6 +193,9 @@ class RunFolder:
                 f"output folder {self.root} already contains a run (last.pt, best.pt, metrics.jsonl or "
                 "config.yaml); pass --resume to continue it or --overwrite to replace it"
             )
+        if not (resume or overwrite) and self.config_path.exists():
+            logger.warning("%s: replacing the files of a start that failed before its first epoch", self.root)
+            overwrite = True
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             if overwrite:

@@ -36,6 +36,7 @@ class OfficialFlag:
     absent: str = (
         "refuse"  # "field"/"const" whose target this version lacks: "refuse" or "noop" (note says why)
     )
+    shown: str = ""  # help text where --help lists the flag; hidden without one
 
     @property
     def dest(self) -> str:
@@ -79,14 +80,24 @@ OFFICIAL_FLAGS: tuple[OfficialFlag, ...] = (
         note="the cosine schedule ends at --min-lr after --epochs with no cool-down; add the cool-down epochs "
         "to --epochs instead",
     ),
+    # main.py's spelling of --data, in every main.py training line: an entry of its own, so that such a line
+    # is recognised as main.py's (whose --lr is scaled by batch / 512, see translate)
+    OfficialFlag(
+        ("--data-path",),
+        "field",
+        "data",
+        type=str,
+        shown="main.py's spelling of --data; on a line with it --lr is scaled by global batch / 512 as in "
+        "main.py, unless --unscale-lr",
+    ),
     # ------------------------------------------------------------------ fixed values of our fields
     OfficialFlag(
         ("--unscale-lr",),
         "const",
         "lr_scale",
         False,
-        note="--lr is already the learning rate used, without batch-size scaling",
-        absent="noop",  # once --lr means the lr actually used, there is nothing to unscale
+        note="--lr is used as given, without batch-size scaling",
+        absent="noop",  # translate keeps an official line's --lr unscaled
     ),
     # ------------------------------------------------------------------ accepted, nothing to do
     OfficialFlag(("--eval",), "noop", note="deit eval evaluates only", commands=("eval",)),
@@ -174,8 +185,7 @@ SAME_AS_OURS: dict[str, int | str] = {
         "--clip-grad --momentum --weight-decay --sched --lr --warmup-lr --min-lr --decay-epochs --warmup-epochs "
         "--decay-rate --color-jitter --aa --smoothing --train-interpolation --reprob --remode --recount --mixup "
         "--cutmix --mixup-prob --mixup-switch-prob --mixup-mode --teacher-model --teacher-path "
-        "--distillation-type --distillation-alpha --distillation-tau --finetune --data-path --device --seed "
-        "--resume".split(),
+        "--distillation-type --distillation-alpha --distillation-tau --finetune --device --seed --resume".split(),
         1,
     ),
     "--cutmix-minmax": "+",
@@ -209,7 +219,14 @@ def add_official_arguments(parser: argparse.ArgumentParser, command: str) -> Non
     if command == "eval":
         flags += _eval_ignores(set(parser._option_string_actions) | {s for f in flags for s in f.flags})
     for flag in flags:
-        kw: dict[str, Any] = {"dest": flag.dest, "default": argparse.SUPPRESS, "help": argparse.SUPPRESS}
+        for spelling in flag.flags:  # one of our aliases (--data-path): main.py's from now on
+            ours = parser._option_string_actions.pop(spelling, None)
+            if ours is not None:
+                ours.option_strings.remove(spelling)
+        kw: dict[str, Any] = {"dest": flag.dest, "default": argparse.SUPPRESS}
+        kw["help"] = flag.shown or argparse.SUPPRESS
+        if flag.shown and flag.type is not None:
+            kw["metavar"] = str(flag.target).upper()
         if flag.type is None:
             kw["action"] = "store_true"
         else:
@@ -261,7 +278,35 @@ def translate(
             notes.append(f"{given}: accepted, nothing to do" + (f" ({flag.note})" if flag.note else ""))
         else:
             raise ConfigError(f"{given} (official DeiT main.py flag): {flag.note}")
+    if command == "train":
+        values, notes = _official_lr(parsed, flags, values, notes)
     return values, notes
+
+
+def _official_lr(
+    parsed: Mapping[str, Any], flags: list[OfficialFlag], values: dict[str, Any], notes: list[str]
+) -> tuple[dict[str, Any], list[str]]:
+    """main.py scales ``--lr`` by global batch / 512 unless ``--unscale-lr``; ours is the rate used. On a
+    line with main.py's own spellings, ``--lr`` is taken as main.py takes it (``--lr-base``), said in one
+    note, so that the same line never trains at another rate (8x at -b 64)."""
+    official = [f.flags[0] for f in flags if f.dest in parsed]
+    if parsed.get("lr") is None or not official:
+        return values, notes
+    lr = parsed["lr"]
+    if "official_unscale_lr" in parsed:
+        notes = [n for n in notes if not n.startswith("--unscale-lr")]
+        notes.append(f"--unscale-lr: --lr {lr:g} is the rate used, as in main.py")
+        return values, notes
+    if parsed.get("lr_base") is not None:
+        raise ConfigError(
+            f"--lr {lr:g} on a main.py line ({official[0]}) is main.py's scaled rate, which --lr-base "
+            f"{parsed['lr_base']:g} sets too: drop one"
+        )
+    notes.append(
+        f"--lr {lr:g} on a main.py line ({official[0]}): scaled as main.py scales it, {lr:g} x global "
+        f"batch / 512 (the rate used is in the recipe block); add --unscale-lr to train at {lr:g}"
+    )
+    return {**values, "lr": None, "lr_base": lr}, notes
 
 
 def mapping_table() -> list[dict[str, Any]]:

@@ -265,7 +265,13 @@ class Trainer(TrainerState):
                     plot_curves(
                         ckpt.read_jsonl(self.run.metrics_path), self.run.curves_png, self.curves_title()
                     ) if main else None
-                    return {"interrupted": True, "epoch": epoch, "step": next_step, "run": str(self.run.root)}
+                    return {
+                        "interrupted": True,
+                        "signal": self.stop.signal_name,
+                        "epoch": epoch,
+                        "step": next_step,
+                        "run": str(self.run.root),
+                    }
                 last_epoch = epoch + 1 == cfg.epochs
                 record: dict[str, Any] = {
                     "epoch": epoch + 1,

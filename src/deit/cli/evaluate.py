@@ -7,6 +7,11 @@
     deit eval --pretrained --model deit_small_patch16_224 --data /imagenet   # released weights, downloaded
     deit eval --checkpoint hf_folder/ --data /imagenet   # a transformers DeiT/ViT folder
 
+Which images are scored (the first line says how many and why): a folder with val/ (or CIFAR batches): its
+validation part; the run's own training folder (no val/): the run's --val-split carve, the images it did not
+train on; any other folder: the whole of it. --split train / --val-split FRACTION choose by hand
+(--val-split 0 or 1: the whole folder).
+
 The official DeiT main.py evaluation lines work as they are (`python main.py --eval` -> `deit eval --eval`):
 --resume is --checkpoint, --data-path/--model/--input-size/--num_workers are understood.
 """
@@ -40,7 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--data-path",
         dest="data",
         required=True,
-        help="dataset (same forms as deit train); its validation split is evaluated",
+        help="dataset (same forms as deit train): its val/ folder, the run's --val-split carve of the run's "
+        "own training folder, or the whole of any other folder",
     )
     parser.add_argument("--model", default=None, help="architecture for official/timm weight files")
     parser.add_argument(
@@ -61,10 +67,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--val-split",
         type=float,
         default=None,
-        help="held-out fraction for datasets without val/ (default: the checkpoint's)",
+        help="held-out fraction for a folder without val/ (default: the checkpoint's on its training "
+        "folder, the whole of any other folder); 0 or 1: the whole folder",
     )
     parser.add_argument(
-        "--split", choices=["val", "train"], default="val", help="which split of --data to evaluate"
+        "--split",
+        choices=["val", "train"],
+        default=None,
+        help="which part of --data to evaluate: val (the held-out part) or train (the rest) (default: see above)",
     )
     parser.add_argument("--seed", type=int, default=None, help="split seed (default: the checkpoint's)")
     parser.add_argument("-b", "--batch-size", type=int, default=128, help="images per forward pass")
@@ -97,6 +107,56 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_official_arguments(parser, "eval")  # hidden: official main.py spellings (--eval, --num_workers, ...)
 
 
+def _same_data(given: str, trained_on: object) -> bool:
+    """Whether ``--data`` names the folder the run trained on (paths compared resolved)."""
+    if not isinstance(trained_on, str) or not trained_on:
+        return False
+    if given.lower() == "digits" or trained_on.lower() == "digits":
+        return given.lower() == trained_on.lower()
+    return Path(given).expanduser().resolve() == Path(trained_on).expanduser().resolve()
+
+
+def _own_validation(root: Path) -> str | None:
+    """What a dataset's own validation part is (its val/ folder, CIFAR's test batch), or None."""
+    from deit.data import find_cifar_dir
+    from deit.data.datasets import VAL_DIR_NAMES
+
+    if find_cifar_dir(root) is not None:
+        return "its CIFAR test batch"
+    if (root / "train").is_dir():
+        found = next((name for name in VAL_DIR_NAMES if (root / name).is_dir()), None)
+        return f"its {found}/ folder" if found else None
+    return None
+
+
+def choose_images(args: argparse.Namespace, meta: dict) -> str:
+    """Set ``args.split``/``args.val_split`` to the images to score; return why, for the first line.
+
+    A folder that is not the run's training data was never seen in training: it is scored whole. The
+    run's training folder keeps the run's carve (its other images trained the model)."""
+    cfg = meta.get("config") or {}
+    val_split = args.val_split
+    if val_split is not None and val_split in (0.0, 1.0) and args.split != "train":
+        args.split, args.val_split = "train", 0.0  # "no carve" / "all of it": the whole folder
+        return f"the whole folder (--val-split {val_split:g})"
+    if args.split is not None or val_split is not None:
+        args.split = args.split or "val"
+        fraction = val_split if val_split is not None else float(cfg.get("val_split") or 0.0)
+        return f"--split {args.split}" + (f" of a --val-split {fraction:g} carve" if fraction else "")
+    args.split = "val"
+    root = Path(args.data).expanduser()
+    if str(args.data).lower() == "digits" or not root.is_dir():
+        return "its validation split"
+    own = _own_validation(root)
+    if own is not None:
+        return own
+    if _same_data(args.data, cfg.get("data")):
+        fraction = float(cfg.get("val_split") or 0.0)
+        return f"the run's --val-split {fraction:g} carve (the run's training folder)"
+    args.split, args.val_split = "train", 0.0
+    return "the whole folder (not the run's training data)"
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
     from torch.utils.data import DataLoader
@@ -115,6 +175,7 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     args.checkpoint = model_source(args)
     model, meta = load_for_eval(args.checkpoint, args.model, args.use_ema, *weights_options(args))
+    scope = choose_images(args, meta)
     img_size, mean, std, dataset = eval_dataset(args, meta, model)
     num_classes = len(dataset.classes)
     teacher = None
@@ -151,6 +212,7 @@ def run(args: argparse.Namespace) -> int:
         show_progress=is_interactive() and not args.json,
     )
     metrics["checkpoint"] = str(Path(args.checkpoint))
+    metrics["images"] = f"{metrics['samples']} images from {args.data}: {scope}"
     if skip_log is not None:
         from deit.data import read_skip_log
 
@@ -164,7 +226,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(metrics, indent=2))
         return 0
-    print(f"{metrics['samples']} images from {args.data} ({args.split}), checkpoint {args.checkpoint}")
+    print(f"{metrics['images']}; checkpoint {args.checkpoint}")
     print(f"{'output':22s} {'top-1':>7s} {'top-5':>7s}")
     for key, label in (
         ("teacher", "teacher"),

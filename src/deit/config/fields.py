@@ -57,7 +57,11 @@ class TrainConfig:
 
     # data
     data: str | None = _opt(None, _HELP["data"], "--data", "--data-dir", "--data-path")
-    val_split: float = _opt(0.0, "fraction of training images held out for validation when there is no val/")
+    val_split: float = _opt(
+        0.0,
+        "fraction of training images held out for validation: required for a folder without train/ and "
+        "val/ (the default 0 holds out nothing)",
+    )
     split_seed: int = _opt(
         0,
         "seed of the held-out split (--val-split, the digits test split); apart from --seed so that runs "
