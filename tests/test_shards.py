@@ -178,3 +178,17 @@ def test_torchrun_two_processes_see_each_sample_once_and_resume(packed: Path, tm
         seen = ranks[0]["ids"] + ranks[1]["ids"]
         assert len(ranks[0]["ids"]) == len(ranks[1]["ids"]) == 24 and len(set(seen)) == 48
         assert all(r["resumed_ok"] for r in ranks)
+
+
+@pytest.mark.slow
+def test_train_from_shards_resumes_to_the_uninterrupted_weights(packed: Path, tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    common = ["train", "--data", str(packed), "--model", "deit_nano_distilled_patch4_16", "--img-size", "16"]
+    common += ["-b", "8", "--workers", "2", "--device", "cpu", "--sched", "constant", "--warmup-epochs", "0"]
+    common += ["--no-repeated-aug", "--log-interval", "1000"]
+    assert main([*common, "--epochs", "2", "--output", str(tmp_path / "straight")]) == 0
+    assert main([*common, "--epochs", "1", "--output", str(tmp_path / "split")]) == 0
+    assert main([*common, "--epochs", "2", "--output", str(tmp_path / "split"), "--resume"]) == 0
+    a, b = (load_file(tmp_path / run / "model.safetensors") for run in ("straight", "split"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

@@ -1,0 +1,86 @@
+"""--data hf:PATH: a local Hugging Face ``datasets`` dataset gives the same batches as its image folder."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from deit.cli.main import main
+from deit.data import build_dataset, build_transform
+from deit.errors import DataError
+
+datasets = pytest.importorskip("datasets")
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("hf")
+    for split, n in (("train", 6), ("val", 2)):
+        for c, name in enumerate(("ant", "bee", "cat")):
+            (root / split / name).mkdir(parents=True)
+            for i in range(n):
+                Image.new("RGB", (9, 7), (40 * c + i, 255 - 30 * i, 17 * i)).save(
+                    root / split / name / f"{i}.png"
+                )
+    return root
+
+
+def batches(dataset: object, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    random.seed(seed)  # the random augmentation: timm's RandAugment draws from random and numpy
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # the shuffle and torchvision's random transforms
+    return list(torch.utils.data.DataLoader(dataset, batch_size=4, shuffle=True))
+
+
+def test_save_to_disk_and_parquet_give_the_image_folder_batches(folder: Path, tmp_path: Path) -> None:
+    loaded = datasets.load_dataset("imagefolder", data_dir=str(folder))
+    loaded.save_to_disk(str(tmp_path / "saved"))
+    for split, table in loaded.items():
+        table.to_parquet(str(tmp_path / "parquet" / f"{split}-00000.parquet"))
+    transform = build_transform(True, 8, auto_augment="rand-m9-mstd0.5-inc1", reprob=0.25)
+    reference = build_dataset(folder, "train", transform)
+    expected = batches(reference, seed=3)
+    for spec in (f"hf:{tmp_path / 'saved'}", f"hf:{tmp_path / 'parquet'}", f"hf:{folder}"):
+        hf = build_dataset(spec, "train", transform)
+        assert hf.classes == ["ant", "bee", "cat"] and hf.targets == reference.targets
+        got = batches(hf, seed=3)
+        assert len(got) == len(expected) == 5
+        for (x, y), (ex, ey) in zip(got, expected):
+            assert torch.equal(x, ex) and torch.equal(y, ey)
+        val = build_dataset(spec, "val", build_transform(False, 8))
+        assert len(val) == 6 and val.classes == hf.classes
+
+
+def test_named_columns_string_labels_and_column_errors(folder: Path, tmp_path: Path) -> None:
+    rows = {"picture": [str(p) for p in sorted((folder / "train").rglob("*.png"))]}
+    rows["kind"] = [Path(p).parent.name for p in rows["picture"]]
+    rows["note"] = ["x"] * len(rows["kind"])
+    table = datasets.Dataset.from_dict(rows).cast_column("picture", datasets.Image())
+    table.save_to_disk(str(tmp_path / "named"))
+    spec = f"hf:{tmp_path / 'named'}"
+    with pytest.raises(DataError, match="--hf-label-column"):
+        build_dataset(spec, "train")
+    train = build_dataset(spec, "train", hf_columns=(None, "kind"), val_split=0.5)
+    val = build_dataset(spec, "val", hf_columns=("picture", "kind"), val_split=0.5)
+    assert train.classes == ["ant", "bee", "cat"] and len(train) + len(val) == 18
+    img, label = val[0]
+    assert img.mode == "RGB" and img.size == (9, 7) and label in (0, 1, 2)
+    with pytest.raises(DataError, match="--hf-image-column nope"):
+        build_dataset(spec, "train", hf_columns=("nope", "kind"))
+
+
+@pytest.mark.slow
+def test_train_from_hf_changes_only_data(folder: Path, tmp_path: Path) -> None:
+    datasets.load_dataset("imagefolder", data_dir=str(folder)).save_to_disk(str(tmp_path / "saved"))
+    argv = ["train", "--data", f"hf:{tmp_path / 'saved'}", "--model", "deit_nano_distilled_patch4_16"]
+    argv += ["--img-size", "16", "--epochs", "1", "-b", "4", "--workers", "0", "--device", "cpu"]
+    argv += ["--teacher", "tiny_cnn", "--distillation-type", "hard", "--output", str(tmp_path / "run")]
+    assert main(argv) == 0
+    record = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert record["epoch"] == 1 and "val_top1" in record
