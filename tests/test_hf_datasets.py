@@ -76,11 +76,34 @@ def test_named_columns_string_labels_and_column_errors(folder: Path, tmp_path: P
 
 
 @pytest.mark.slow
-def test_train_from_hf_changes_only_data(folder: Path, tmp_path: Path) -> None:
-    datasets.load_dataset("imagefolder", data_dir=str(folder)).save_to_disk(str(tmp_path / "saved"))
-    argv = ["train", "--data", f"hf:{tmp_path / 'saved'}", "--model", "deit_nano_distilled_patch4_16"]
-    argv += ["--img-size", "16", "--epochs", "1", "-b", "4", "--workers", "0", "--device", "cpu"]
-    argv += ["--teacher", "tiny_cnn", "--distillation-type", "hard", "--output", str(tmp_path / "run")]
+def test_readme_own_data_block_with_only_data_changed(folder: Path, tmp_path: Path) -> None:
+    """The README's own-data commands with ``--data hf:PATH`` (a train-only ``save_to_disk`` folder), cut to
+    one short epoch."""
+    table = datasets.load_dataset("imagefolder", data_dir=str(folder / "train"), split="train")
+    table.save_to_disk(str(tmp_path / "mydata"))
+    data = f"hf:{tmp_path / 'mydata'}"
+    quick = ["--epochs", "1", "-b", "4", "--workers", "0", "--device", "cpu"]
+    teacher, student = str(tmp_path / "teacher"), str(tmp_path / "student")
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                data,
+                "--val-split",
+                "0.1",
+                "--model",
+                "resnet8_cifar",
+                "--output",
+                teacher,
+                *quick,
+            ]
+        )
+        == 0
+    )
+    argv = ["train", "--data", data, "--val-split", "0.1", "--model", "deit_micro_distilled_patch4_32"]
+    argv += ["--teacher", teacher, "--distillation-type", "hard", "--output", student, *quick]
     assert main(argv) == 0
-    record = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])
+    record = json.loads((tmp_path / "student" / "metrics.jsonl").read_text().splitlines()[-1])
     assert record["epoch"] == 1 and "val_top1" in record
+    assert main(["eval", "--checkpoint", student, "--data", data, "--teacher", teacher]) == 0
