@@ -82,7 +82,11 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
 
-    work = Path(tempfile.mkdtemp(prefix="read_throughput_"))
+    with tempfile.TemporaryDirectory(prefix="read_throughput_") as tmp:
+        run(args, Path(tmp))
+
+
+def run(args: argparse.Namespace, work: Path) -> None:
     folder = args.data or synthetic_folder(work / "folder", args.images)
     packed = pack(folder, work / "shards", shard_size=args.shard_size)
     import datasets

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from PIL import Image
 
 from deit.cli.main import main
 from deit.data import build_dataset, build_transform
-from deit.errors import DataError
+from deit.errors import ConfigError, DataError
 
 datasets = pytest.importorskip("datasets")
 
@@ -107,3 +108,9 @@ def test_readme_own_data_block_with_only_data_changed(folder: Path, tmp_path: Pa
     record = json.loads((tmp_path / "student" / "metrics.jsonl").read_text().splitlines()[-1])
     assert record["epoch"] == 1 and "val_top1" in record
     assert main(["eval", "--checkpoint", student, "--data", data, "--teacher", teacher]) == 0
+
+
+def test_missing_datasets_package_names_the_extra(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "datasets", None)
+    with pytest.raises(ConfigError, match=r"deit\[hf\]"):
+        build_dataset(f"hf:{folder}", "train")

@@ -17,8 +17,8 @@ from deit.auto_recipe import DataStats
 from deit.cli.main import main
 from deit.data import build_dataset, per_class_subset
 from deit.data.shard_pack import pack
-from deit.data.shards import ShardFiles, ShardSampler, ShardStream
-from deit.errors import DataError
+from deit.data.shards import ShardFiles, ShardSampler, ShardStream, is_shard_source
+from deit.errors import ConfigError, DataError
 
 pytest.importorskip("webdataset")
 
@@ -192,3 +192,14 @@ def test_train_from_shards_resumes_to_the_uninterrupted_weights(packed: Path, tm
     assert main([*common, "--epochs", "2", "--output", str(tmp_path / "split"), "--resume"]) == 0
     a, b = (load_file(tmp_path / run / "model.safetensors") for run in ("straight", "split"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_missing_extra_and_foreign_index_json(
+    packed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_folder(tmp_path / "folder", {"": 2}, classes=2)
+    (tmp_path / "folder" / "index.json").write_text('{"pages": []}')  # someone else's file: still a folder
+    assert not is_shard_source(tmp_path / "folder") and is_shard_source(packed)
+    monkeypatch.setitem(sys.modules, "webdataset", None)
+    with pytest.raises(ConfigError, match=r"deit\[shards\]"):
+        epoch_ids(build_dataset(packed, "train", sample_id), 1, 0, 0, 0)

@@ -79,7 +79,11 @@ def is_shard_source(path: str | Path) -> bool:
     text = str(path)
     if text.endswith(".tar") or (".tar" in text and "{" in text) or Path(text).name == INDEX_NAME:
         return True
-    return Path(text).is_dir() and (Path(text) / INDEX_NAME).is_file()
+    index = Path(text) / INDEX_NAME
+    if not index.is_file():
+        return False
+    with open(index, encoding="utf-8", errors="replace") as fh:  # an ImageFolder may hold another index.json
+        return INDEX_FORMAT in fh.read(200)
 
 
 def _read_index(path: Path) -> dict[str, Any]:
