@@ -71,6 +71,9 @@ def test_pack_writes_index_with_counts_and_the_recipe_reads_it(packed: Path) -> 
     assert train["median_size"] == [6, 5] and index["splits"]["val"]["num_images"] == 12
     stream = build_dataset(packed, "train")
     assert isinstance(stream, ShardStream) and len(stream) == 51
+    assert (
+        stream.shards.split_stats["median_size"] == [6, 5] and stream.shards.split_stats["num_images"] == 51
+    )
     stats = DataStats.of(stream, 16)
     assert (stats.num_images, stats.num_classes, stats.min_per_class) == (51, 3, 17)
     subset = per_class_subset(stream, 5, seed=0)

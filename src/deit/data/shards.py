@@ -27,7 +27,7 @@ import logging
 import re
 import tarfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +68,9 @@ class ShardSet:
     urls: list[str]
     labels: list[list[int]]
     classes: list[str]
+    # the index's figures for the whole split (images, per class, bytes, median [w, h]): what --data-cache auto
+    # and the recipe need without reading a shard
+    split_stats: dict[str, Any] = field(default_factory=dict)
 
     @property
     def offsets(self) -> np.ndarray:
@@ -119,13 +122,15 @@ def open_shards(spec: str | Path) -> tuple[dict[str, ShardSet], Path]:
         shards = entry["shards"]
         by_file.update({s["file"]: s for s in shards})
         urls = [str(index_path.parent / s["file"]) for s in shards]
-        sets[split] = ShardSet(urls, [s["labels"] for s in shards], list(index["classes"]))
+        stats = {k: v for k, v in entry.items() if k != "shards"}
+        sets[split] = ShardSet(urls, [s["labels"] for s in shards], list(index["classes"]), stats)
     if named is not None:
         unknown = [n for n in named if Path(n).name not in by_file]
         if unknown:
             raise DataError(f"--data {text}: {unknown[0]} is not in {index_path}")
         chosen = [by_file[Path(n).name] for n in named]
-        sets["train"] = ShardSet(named, [s["labels"] for s in chosen], list(index["classes"]))
+        stats = {"median_size": sets["train"].split_stats.get("median_size")}  # the rest: of the files named
+        sets["train"] = ShardSet(named, [s["labels"] for s in chosen], list(index["classes"]), stats)
     return sets, index_path
 
 
