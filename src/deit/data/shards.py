@@ -253,11 +253,12 @@ class ShardStream(_ShardData, IterableDataset):
         return self.as_map_style()[index]
 
     def _epoch_order(self) -> list[tuple[int, np.ndarray]]:
-        shard, local = self._locate(self.keep)
+        shard, local = self._locate(self.keep)  # keep ascends, so each shard's members are one run
+        per_shard = np.split(local, np.searchsorted(shard, np.arange(1, len(self.shards.urls))))
         permutation = np.random.default_rng([self.plan.seed, self.plan.epoch]).permutation(
             len(self.shards.urls)
         )
-        return [(int(s), local[shard == s]) for s in permutation]
+        return [(int(s), per_shard[s]) for s in permutation]
 
     def _worker_samples(self, worker: int) -> Iterator[tuple[str, bytes, int]]:
         start, stop = self.plan.worker_slice(len(self.keep), worker)
