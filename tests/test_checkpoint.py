@@ -347,3 +347,34 @@ def test_model_errors(tmp_path: Path, tiny: tuple[nn.Module, dict], monkeypatch:
     (tmp_path / "empty_run").mkdir()
     with pytest.raises(CheckpointError, match="has no best.pt"):
         ckpt.load_model_from_checkpoint(tmp_path / "empty_run")
+
+
+# ------------------------------------------------------------------------- resume with changed flags
+def _tiny_run(tmp_path: Path, **overrides: object) -> Any:
+    from test_pretrained import tiny  # one epoch of one step of a nano DeiT on 16-px digits
+
+    from deit.trainer import Trainer
+
+    return Trainer(tiny(tmp_path, eval_interval=100, **overrides))
+
+
+def test_resume_applies_new_weight_decay_and_lr_and_says_so(tmp_path: Path, capsys) -> None:
+    _tiny_run(tmp_path, weight_decay=0.05, lr=1e-3).fit()
+    capsys.readouterr()
+    resumed = _tiny_run(tmp_path, weight_decay=0.2, lr=2e-3, epochs=2, resume="auto")
+    log = capsys.readouterr().err  # the deit logger writes to stderr
+    decays = [g["weight_decay"] for g in resumed.optimizer.param_groups]
+    assert decays == [0.2, 0.0]  # biases, norms, tokens stay undecayed
+    assert resumed.optimizer.state  # the moments did come back
+    assert "--weight-decay 0.05 -> 0.2" in log and "--lr 0.001 -> 0.002" in log and "--epochs 1 -> 2" in log
+    assert resumed.schedule.base_lr == resumed.cfg.actual_lr(1)
+    resumed.fit()
+    assert all(g["lr"] <= 2e-3 for g in resumed.optimizer.param_groups)
+
+
+def test_resume_with_another_optimizer_is_refused(tmp_path: Path) -> None:
+    _tiny_run(tmp_path, opt="adamw").fit()
+    with pytest.raises(
+        CheckpointError, match="trained with --opt adamw, this run asks for --opt sgd.*--finetune"
+    ):
+        _tiny_run(tmp_path, opt="sgd", epochs=2, resume="auto")

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import subprocess
+import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,8 +50,9 @@ def publish(
 
 
 def cached(tmp_path: Path) -> list[str]:
+    """The cache's files (its .locks folder of download locks aside)."""
     folder = tmp_path / "home" / "weights"
-    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+    return sorted(p.name for p in folder.iterdir() if p.name != ".locks") if folder.exists() else []
 
 
 def test_paper_zoo_has_official_urls_with_hash_prefixes() -> None:
@@ -172,3 +177,83 @@ def test_hugging_face_source_through_huggingface_hub(
     monkeypatch.setitem(hub.RELEASED, NAME, hub.ReleasedWeights(NAME, f"{NAME}-00000000.pth", "timm/missing"))
     with pytest.raises(WeightsError, match="hf download timm/missing model.safetensors"):
         hub.hf_weights(NAME, endpoint=server.url)
+
+
+# Each process waits until both are ready, then fetches: the two downloads would overlap without the lock.
+_FETCH_SCRIPT = """
+import os, sys, time
+from pathlib import Path
+from deit.models import hub
+hub.register_weights(sys.argv[1], sys.argv[2])
+ready = Path(sys.argv[3])
+(ready / sys.argv[4]).touch()
+while len(list(ready.iterdir())) < 2:
+    time.sleep(0.01)
+print(hub.fetch(sys.argv[1], progress=False))
+"""
+
+
+def test_concurrent_processes_download_once(
+    server: WeightsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two processes on one cache (torchrun ranks, parallel jobs): one GET, both read the verified file."""
+    filename = publish(server, monkeypatch, official_bytes(create_model(NAME)))
+    server.delay = 1.0  # the second process asks while the first is still downloading
+    ready = tmp_path / "ready"
+    ready.mkdir()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _FETCH_SCRIPT, NAME, filename, str(ready), f"rank{i}"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    expected = str(tmp_path / "home" / "weights" / filename)
+    assert [out.strip() for out, _ in outputs] == [expected, expected]
+    assert server.requests == [f"GET /deit/{filename}"]
+    assert cached(tmp_path) == [filename]
+
+
+def test_full_sha256_is_checked_where_registered(
+    server: WeightsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(hub, "RELEASED", dict(hub.RELEASED))
+    data = official_bytes(create_model(NAME))
+    digest = hashlib.sha256(data).hexdigest()
+    filename = publish(server, monkeypatch, data)
+    wrong = digest[:8] + ("0" if digest[8] != "0" else "1") + digest[9:]  # the file name's prefix still fits
+    hub.register_weights(NAME, filename, sha256=wrong)
+    with pytest.raises(
+        WeightsError, match=f"SHA-256 {digest[:16]}... is not {wrong[:16]}.*nothing was cached"
+    ):
+        hub.fetch(NAME)
+    assert cached(tmp_path) == []
+    hub.register_weights(NAME, filename, sha256=digest.upper())
+    assert hub.fetch(NAME).read_bytes() == data
+    with pytest.raises(WeightsError, match="64 hex digits starting with"):
+        hub.register_weights(NAME, filename, sha256="ab" * 32)
+
+
+@pytest.mark.parametrize(
+    "filename", ["../escape-0123abcd.pth", "/tmp/abs-0123abcd.pth", "sub/x-0123abcd.pth", ".."]
+)
+def test_register_weights_keeps_files_inside_the_cache(filename: str) -> None:
+    with pytest.raises(WeightsError, match="must be a plain file name"):
+        hub.register_weights("mine", filename)
+    assert "mine" not in hub.RELEASED
+
+
+def test_https_to_http_redirect_is_refused() -> None:
+    hub.check_redirect("http://mirror/a.pth", "http://other/a.pth")
+    hub.check_redirect("https://mirror/a.pth", "https://cdn/a.pth")
+    handler = hub._NoDowngradeRedirect()
+    request = urllib.request.Request("https://dl.example/deit/a.pth")
+    with pytest.raises(WeightsError, match="redirects to http://evil.example/a.pth: refusing to leave https"):
+        handler.redirect_request(request, None, 302, "Found", {}, "http://evil.example/a.pth")
+    assert handler.redirect_request(request, None, 302, "Found", {}, "https://cdn.example/a.pth") is not None

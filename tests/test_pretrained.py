@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 from PIL import Image
-from weights_server import WeightsServer, forbid_internet, publish_model, serve
+from weights_server import WeightsServer, forbid_internet, publish_model, record_connections, serve
 
 from deit.cli.main import main
 from deit.config import TrainConfig, validate
@@ -131,3 +131,23 @@ def test_timm_teacher_pretrained_through_timms_own_mechanism(
     teacher = build_teacher("test_resnet", 1000, img_size=32, pretrained=True)
     assert torch.equal(teacher.model.fc.weight, released.fc.weight)
     assert any("model.safetensors" in r for r in server.requests)
+
+
+@pytest.mark.parametrize("name", ["timm:test_resnet", "timm:test_vit.r160_in1k"])
+def test_deit_offline_env_makes_timm_pretrained_fail_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """$DEIT_OFFLINE=1 alone (no offline=True argument) keeps timm's pretrained=True off the network."""
+    from huggingface_hub import constants
+
+    from deit.models.factory import build_classifier
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf"))  # empty cache
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("DEIT_OFFLINE", "1")
+    attempts = record_connections(monkeypatch)
+    with pytest.raises(hub.WeightsError, match="offline mode.*hf download timm/"):
+        build_classifier(name, 10, pretrained=True, weights={"source": "official", "offline": None})
+    assert attempts == []
+    assert constants.HF_HUB_OFFLINE is False  # restored after the call

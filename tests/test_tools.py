@@ -109,7 +109,10 @@ def test_benchmark_infer_json(capsys: pytest.CaptureFixture) -> None:
     assert report["img_per_s_min"] <= report["img_per_s"] <= report["img_per_s_max"]
     expected = 2 * macs_per_image(create_model(NANO, num_classes=10)) / 1e9
     assert report["gflops_per_image"] == pytest.approx(expected)
-    assert report["achieved_tflops"] == pytest.approx(report["img_per_s"] * expected / 1e3)
+    assert report["run_gflops_per_image"] < expected  # the last block updates only the two prefix tokens
+    assert report["achieved_tflops"] == pytest.approx(
+        report["img_per_s"] * report["run_gflops_per_image"] / 1e3
+    )
     assert report["teacher_result"]["gflops_per_image"] > 0  # infer mode times the teacher on its own
 
 
@@ -141,9 +144,13 @@ def test_benchmark_train_with_teacher_and_timm(capsys: pytest.CaptureFixture) ->
     assert rc == 0
     report = json.loads(capsys.readouterr().out)
     assert report["teacher"] == "tiny_cnn" and report["mode"] == "train"
-    assert report["step_gflops_per_image"] > 3 * report["gflops_per_image"]  # + the teacher's forward
+    assert report["step_gflops_per_image"] > 3 * report["run_gflops_per_image"]  # + the teacher's forward
     timm_result = report["compare"]["timm"]
     assert timm_result["params_m"] == pytest.approx(report["params_m"])  # the same architecture
+    assert timm_result["gflops_per_image"] == pytest.approx(report["gflops_per_image"])  # one FLOP count
+    assert timm_result["run_gflops_per_image"] == pytest.approx(timm_result["gflops_per_image"])
+    # one memory count: the same weights, optimizer state and batch; only activations differ a little
+    assert 0.5 < timm_result["peak_memory_mb"] / report["peak_memory_mb"] < 2.0
     assert report["compare"]["ratio_img_per_s"] == pytest.approx(
         report["img_per_s"] / timm_result["img_per_s"]
     )
@@ -167,7 +174,22 @@ def test_benchmark_train_with_teacher_and_timm(capsys: pytest.CaptureFixture) ->
         ]
     )
     text = capsys.readouterr().out
-    assert rc == 0 and "GMACs/img" in text and "2 x MACs" in text
+    assert rc == 0 and "GMACs/img" in text and "run GMACs" in text and "2 x MACs" in text
+
+
+def test_cpu_peak_memory_counts_the_tensors_a_pass_holds() -> None:
+    from deit.analysis.benchmark import peak_memory_mb
+
+    model, images = torch.nn.Linear(256, 256), torch.zeros(4, 256)  # 257 KiB of weights, 4 KiB of input
+    static = (256 * 257 + 4 * 256) * 4 / 2**20
+
+    def two_mib_at_once() -> None:
+        a = torch.ones(2**18, dtype=torch.float32)  # 1 MiB
+        b = a * 2  # 1 MiB more while a lives
+        del a, b
+
+    peak = peak_memory_mb(two_mib_at_once, torch.device("cpu"), model, images, calls=3)
+    assert peak == pytest.approx(static + 2.0)  # freed between calls: the peak of one call, not of three
 
 
 # --------------------------------------------------------------------------------------------- predict

@@ -1,7 +1,8 @@
 """A local HTTP server on 127.0.0.1 serving generated weight files (no test reaches the internet).
 
 ``server.files[path] = bytes`` serves a file; paths in ``server.truncated`` announce the full
-``Content-Length`` but send half the bytes and close. Also answers the Hugging Face hub's
+``Content-Length`` but send half the bytes and close; ``server.delay`` seconds pass before each body (a
+slow transfer, so that concurrent downloads overlap). Also answers the Hugging Face hub's
 ``/<repo>/resolve/<revision>/<file>`` requests (``X-Repo-Commit`` and ``ETag`` headers), so
 ``huggingface_hub`` can be pointed at it with ``endpoint=``.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,6 +24,7 @@ class WeightsServer:
         self.files: dict[str, bytes] = {}
         self.truncated: set[str] = set()
         self.requests: list[str] = []
+        self.delay = 0.0
         self.url = ""
 
     def hf_put(self, repo: str, filename: str, data: bytes) -> None:
@@ -51,6 +54,7 @@ def _handler(server: WeightsServer) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             if not body:
                 return
+            time.sleep(server.delay)
             if path in server.truncated:
                 self.wfile.write(data[: len(data) // 2])
                 self.wfile.flush()
@@ -110,3 +114,20 @@ def forbid_internet(monkeypatch) -> None:  # noqa: ANN001 (pytest.MonkeyPatch)
         return real(host, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", loopback_only)
+
+
+def record_connections(monkeypatch) -> list[object]:  # noqa: ANN001 (pytest.MonkeyPatch)
+    """Refuse every socket connection (loopback included) and record each attempt's address: a test can
+    then assert that a code path made none."""
+    import socket
+
+    attempts: list[object] = []
+
+    def refuse(address: object) -> None:
+        attempts.append(address)
+        raise OSError(f"test network guard: refused to connect to {address!r}")
+
+    monkeypatch.setattr(socket.socket, "connect", lambda self, address: refuse(address))
+    monkeypatch.setattr(socket.socket, "connect_ex", lambda self, address: refuse(address))
+    monkeypatch.setattr(socket, "create_connection", lambda address, *a, **k: refuse(address))
+    return attempts

@@ -55,7 +55,7 @@ class TrainerState:
                 f"{self.model_spec['name']!r}"
             )
         load_weights(self.model, state["model"], adapt=False)
-        self.optimizer.load_state_dict(state["optimizer"])
+        self._load_optimizer(state, path)
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         if self.ema is not None and state.get("ema"):
@@ -74,6 +74,37 @@ class TrainerState:
             tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
             tmp.replace(self.run.metrics_path)
         log.info("resumed from %s at epoch %d step %d", path, self.start_epoch, self.start_step)
+
+    def _load_optimizer(self, state: dict, path: Path) -> None:
+        """The checkpoint's optimizer moments under this run's hyper-parameters: ``load_state_dict`` would
+        bring back the old weight decay, eps, betas, momentum (and a fused flag from another device), so the
+        values this run's flags built are put back and every change is logged. The learning rate follows
+        this run's schedule (``--lr``, ``--min-lr``, ``--epochs``...) from the next step on."""
+        old_cfg = state.get("config") or {}
+        if old_cfg.get("opt", self.cfg.opt) != self.cfg.opt:
+            raise CheckpointError(
+                f"--resume {path}: the checkpoint was trained with --opt {old_cfg['opt']}, this run asks for "
+                f"--opt {self.cfg.opt}; its optimizer state does not carry over. Resume with --opt "
+                f"{old_cfg['opt']}, or start from its weights with --finetune {path}"
+            )
+        built = [{k: v for k, v in g.items() if k != "params"} for g in self.optimizer.param_groups]
+        self.optimizer.load_state_dict(state["optimizer"])
+        changes = {}
+        for group, fresh in zip(self.optimizer.param_groups, built, strict=True):
+            for key, value in fresh.items():
+                if key != "lr" and group.get(key) != value:
+                    if key in ("weight_decay", "eps", "betas", "momentum"):
+                        changes.setdefault(key, (group.get(key), value))
+                    group[key] = value
+        for flag in ("lr", "min_lr", "warmup_lr", "epochs", "warmup_epochs", "sched"):
+            old, new = old_cfg.get(flag), getattr(self.cfg, flag, None)
+            if old is not None and old != new:
+                changes[flag] = (old, new)
+        if changes:
+            log.warning(
+                "--resume: applying this run's %s (the checkpoint's optimizer state keeps only its moments)",
+                ", ".join(f"--{k.replace('_', '-')} {old} -> {new}" for k, (old, new) in changes.items()),
+            )
 
     def save(
         self, epoch: int, step_in_epoch: int, metrics: dict, best: bool, partial: dict | None = None

@@ -183,7 +183,12 @@ class ImageFolderDataset(SkippingDataset, Dataset):
         try:
             img = load_image(path)
         except ImageLoadError as exc:
-            raise DataError(f"unreadable image {exc.path}: {exc.reason}") from exc
+            hint = (
+                ""
+                if self.skip_corrupt
+                else " (--skip-corrupt skips such files and lists them in skipped_images.txt)"
+            )
+            raise DataError(f"unreadable image {exc.path}: {exc.reason}{hint}") from exc
         return (self.transform(img) if self.transform is not None else img), target
 
 

@@ -238,8 +238,24 @@ def _build_timm_pretrained(
 
     if img_size is not None:
         kw = {**kw, "img_size": img_size}
+    offline = hub.is_offline(weights.get("offline"))  # the flag, $DEIT_OFFLINE or $HF_HUB_OFFLINE
+    cfg = timm.models.get_pretrained_cfg(name)
+    repo = (getattr(cfg, "hf_hub_id", None) or f"timm/{name}").removeprefix("timm/")
+    hint = (
+        f"on a machine with internet run `hf download timm/{repo}` and copy the Hugging Face cache "
+        "($HF_HOME/hub, default ~/.cache/huggingface/hub) here"
+    )
+    url = getattr(cfg, "url", None)
+    if offline and cfg is not None and not cfg.hf_hub_id and url:
+        from timm.models._hub import check_cached_file
+
+        if not check_cached_file(url):  # timm would fetch it through torch.hub, past any hub offline flag
+            raise hub.WeightsError(
+                f"offline mode (--offline, $DEIT_OFFLINE or $HF_HUB_OFFLINE) and timm's weights of {name!r} "
+                f"({url}) are not in torch.hub's cache ({timm.models._hub.get_cache_dir()})"
+            )
     try:
-        with hub.hf_offline(weights.get("offline")):
+        with hub.hf_offline(offline):
             try:
                 model = timm.create_model(
                     name, pretrained=True, num_classes=num_classes, in_chans=in_chans, **kw
@@ -252,12 +268,13 @@ def _build_timm_pretrained(
                     name, pretrained=True, num_classes=num_classes, in_chans=in_chans, **kw
                 )
     except (OSError, RuntimeError) as exc:  # hub errors are OSError / HTTP subclasses
-        cfg = timm.models.get_pretrained_cfg(name) if "." not in name else None
-        repo = getattr(cfg, "hf_hub_id", None) or name
+        if offline:
+            raise hub.WeightsError(
+                f"offline mode (--offline, $DEIT_OFFLINE or $HF_HUB_OFFLINE) and timm's weights of {name!r} "
+                f"are not in the Hugging Face cache; {hint}"
+            ) from None
         raise hub.WeightsError(
-            f"timm could not get the pretrained weights of {name!r} ({type(exc).__name__}: {exc}); on a machine "
-            f"with internet run `hf download timm/{repo.removeprefix('timm/')}` and copy the Hugging Face cache "
-            "($HF_HOME/hub, default ~/.cache/huggingface/hub) here"
+            f"timm could not get the pretrained weights of {name!r} ({type(exc).__name__}: {exc}); {hint}"
         ) from None
     released = model.pretrained_cfg.get("num_classes")
     model.pretrained_reinitialised = ["head"] if released not in (None, num_classes) else []

@@ -4,8 +4,11 @@ Sources for each paper-zoo model:
 
 * ``official``: ``https://dl.fbaipublicfiles.com/deit/<name>-<sha256[:8]>.pth`` (the URLs of the official
   repository's ``models.py``). ``$DEIT_WEIGHTS_URL`` replaces the base URL (a mirror, ``file:///shared/``).
-  Files land in :func:`cache_dir` and are checked against the SHA-256 prefix in their name; a download goes
-  to a temporary file that is renamed into place only once verified.
+  Files land in :func:`cache_dir` and are checked against the SHA-256 prefix in their name (the official
+  release publishes only those 8 hex digits) or the full SHA-256 where it is registered; a download goes to a
+  temporary file that is renamed into place only once verified. One process downloads while the others wait
+  on a file lock in the cache and then read the verified file (ranks under ``torchrun``, parallel jobs on
+  one node). A redirect from https to plain http is refused.
 * ``hf`` (timm's repos, ``timm/<name>.fb_in1k``, ``model.safetensors`` with timm keys) and ``hf-facebook``
   (the authors' transformers repos, ``facebook/deit-…``): fetched by ``huggingface_hub`` into its own cache,
   which honours ``HF_HOME``, ``HF_HUB_CACHE``, ``HF_ENDPOINT`` and ``HF_HUB_OFFLINE``.
@@ -18,9 +21,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,6 +38,9 @@ OFFICIAL_BASE_URL = "https://dl.fbaipublicfiles.com/deit/"
 SOURCES = ("official", "hf", "hf-facebook")
 _CHUNK = 1 << 20
 _TRUE = {"1", "true", "yes", "on"}
+_HEX = set("0123456789abcdef")
+
+log = logging.getLogger("deit.models")
 
 
 class WeightsError(DeiTError):
@@ -41,16 +49,23 @@ class WeightsError(DeiTError):
 
 @dataclass(frozen=True)
 class ReleasedWeights:
-    """Where the weights of one model name live. ``filename`` ends in ``-<sha256 prefix>.<ext>``."""
+    """Where the weights of one model name live. ``filename`` ends in ``-<sha256 prefix>.<ext>``;
+    ``sha256``, when the publisher gives it, is the full digest the file must have."""
 
     name: str
     filename: str
     hf_repo: str | None = None  # timm-format safetensors (timm's hub repos)
     hf_facebook_repo: str | None = None  # transformers folder (the authors' hub repos)
+    sha256: str | None = None
 
     @property
     def sha256_prefix(self) -> str:
         return Path(self.filename).stem.rsplit("-", 1)[-1].lower()
+
+    @property
+    def expected_sha256(self) -> str:
+        """The full digest if known, else the prefix in the file name: what a file must start with."""
+        return (self.sha256 or self.sha256_prefix).lower()
 
 
 def _official(name: str, hash8: str, hf_name: str) -> ReleasedWeights:
@@ -74,14 +89,30 @@ RELEASED: dict[str, ReleasedWeights] = {
 
 
 def register_weights(
-    name: str, filename: str, hf_repo: str | None = None, hf_facebook_repo: str | None = None
+    name: str,
+    filename: str,
+    hf_repo: str | None = None,
+    hf_facebook_repo: str | None = None,
+    sha256: str | None = None,
 ) -> ReleasedWeights:
     """Add (or replace) released weights for ``name``, e.g. your organisation's own fine-tuned release
-    served from ``$DEIT_WEIGHTS_URL``. ``filename`` must end in ``-<first 8+ hex digits of its SHA-256>``."""
-    entry = ReleasedWeights(name, filename, hf_repo, hf_facebook_repo)
+    served from ``$DEIT_WEIGHTS_URL``. ``filename`` is a plain file name (it lands in :func:`cache_dir`)
+    ending in ``-<first 8+ hex digits of its SHA-256>``; give the full ``sha256`` to have it checked too."""
+    if not filename or Path(filename).name != filename or filename in (".", ".."):
+        raise WeightsError(
+            f"register_weights({name!r}): filename {filename!r} must be a plain file name (no folder, no "
+            "'..'): it is stored in the weights cache and appended to $DEIT_WEIGHTS_URL"
+        )
+    entry = ReleasedWeights(name, filename, hf_repo, hf_facebook_repo, sha256.lower() if sha256 else None)
     prefix = entry.sha256_prefix
-    if len(prefix) < 8 or any(c not in "0123456789abcdef" for c in prefix):
+    if len(prefix) < 8 or not set(prefix) <= _HEX:
         raise WeightsError(f"{filename}: the name must end in -<sha256 prefix, >= 8 hex digits>.<ext>")
+    if entry.sha256 is not None and (
+        len(entry.sha256) != 64 or not set(entry.sha256) <= _HEX or not entry.sha256.startswith(prefix)
+    ):
+        raise WeightsError(
+            f"register_weights({name!r}): sha256 must be 64 hex digits starting with the {prefix} in {filename}"
+        )
     RELEASED[name] = entry
     return entry
 
@@ -138,9 +169,39 @@ def _manual_hint(url: str, dest: Path) -> str:
     )
 
 
+def check_redirect(old_url: str, new_url: str) -> None:
+    """Refuse a redirect from https to anything but https: the weights would travel unauthenticated."""
+    if urllib.parse.urlsplit(old_url).scheme == "https" and urllib.parse.urlsplit(new_url).scheme != "https":
+        raise WeightsError(
+            f"{old_url} redirects to {new_url}: refusing to leave https for an unencrypted connection; "
+            "download the file yourself from a trusted source, or set $DEIT_WEIGHTS_URL to a mirror"
+        )
+
+
+class _NoDowngradeRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001, ANN201
+        check_redirect(req.full_url, newurl)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _open(url: str):  # noqa: ANN202 (a urllib response)
+    # torch.hub.download_url_to_file would do the transfer, but it follows https -> http redirects
+    return urllib.request.build_opener(_NoDowngradeRedirect).open(url, timeout=60)
+
+
+def _digest_mismatch(got: str, expected: str) -> str | None:
+    """None if the SHA-256 ``got`` matches ``expected`` (a full digest or a prefix), else what differs."""
+    if got.startswith(expected):
+        return None
+    what = "is not" if len(expected) == 64 else "does not start with"
+    shown = expected if len(expected) < 64 else expected[:16] + "..."
+    return f"SHA-256 {got[:16]}... {what} {shown}"
+
+
 def download(url: str, dest: str | Path, sha256_prefix: str, progress: bool | None = None) -> Path:
     """Download ``url`` to ``dest`` through a temporary file in the same folder, renamed into place only
-    when the byte count matches ``Content-Length`` and the SHA-256 starts with ``sha256_prefix``."""
+    when the byte count matches ``Content-Length`` and the SHA-256 starts with ``sha256_prefix`` (a full
+    digest checks it all)."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
@@ -148,7 +209,7 @@ def download(url: str, dest: str | Path, sha256_prefix: str, progress: bool | No
     digest = hashlib.sha256()
     try:
         try:
-            with urllib.request.urlopen(url, timeout=60) as response, os.fdopen(fd, "wb") as out:
+            with os.fdopen(fd, "wb") as out, _open(url) as response:
                 length = response.headers.get("Content-Length")
                 total = int(length) if length and length.isdigit() else None
                 received = 0
@@ -165,6 +226,8 @@ def download(url: str, dest: str | Path, sha256_prefix: str, progress: bool | No
                         bar.close()
                 out.flush()
                 os.fsync(out.fileno())
+        except WeightsError:
+            raise
         except urllib.error.HTTPError as exc:
             raise WeightsError(
                 f"cannot download {url}: HTTP {exc.code} {exc.reason}; {_manual_hint(url, dest)}"
@@ -181,18 +244,36 @@ def download(url: str, dest: str | Path, sha256_prefix: str, progress: bool | No
                 f"download of {url} was cut short ({received} of {total} bytes); nothing was cached. "
                 f"Retry, or {_manual_hint(url, dest)}"
             )
-        got = digest.hexdigest()
-        if not got.startswith(sha256_prefix.lower()):
+        mismatch = _digest_mismatch(digest.hexdigest(), sha256_prefix.lower())
+        if mismatch:
             raise WeightsError(
-                f"{url}: SHA-256 {got[:16]}... does not start with {sha256_prefix} (the hash in the file "
-                f"name): corrupted or tampered download, nothing was cached. Check the mirror, or "
-                f"{_manual_hint(url, dest)}"
+                f"{url}: {mismatch} (the published hash): corrupted or tampered download, nothing was "
+                f"cached. Check the mirror, or {_manual_hint(url, dest)}"
             )
         os.chmod(tmp, 0o644)
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
     return dest
+
+
+@contextlib.contextmanager
+def _download_lock(dest: Path) -> Iterator[None]:
+    """Hold ``<cache>/.locks/<file>.lock``: one process downloads, the others wait, then find the file."""
+    from filelock import FileLock, Timeout
+
+    lock_dir = dest.parent / ".locks"
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(lock_dir / f"{dest.name}.lock"))
+    try:
+        lock.acquire(timeout=0.5)
+    except Timeout:
+        log.info("waiting for another process to download %s", dest.name)
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _bar(total: int | None, name: str, enabled: bool | None):  # noqa: ANN202 (tqdm or None)
@@ -203,25 +284,35 @@ def _bar(total: int | None, name: str, enabled: bool | None):  # noqa: ANN202 (t
     return tqdm(total=total, desc=f"downloading {name}", unit="B", unit_scale=True, unit_divisor=1024)
 
 
+def _verified(dest: Path, entry: ReleasedWeights, url: str) -> Path | None:
+    """``dest`` if it is cached with the expected hash, None if absent; a wrong hash is an error."""
+    if not dest.is_file():
+        return None
+    mismatch = _digest_mismatch(sha256_file(dest), entry.expected_sha256)
+    if mismatch:
+        raise WeightsError(
+            f"cached {dest}: {mismatch} (the published hash): delete it and retry; or {_manual_hint(url, dest)}"
+        )
+    return dest
+
+
 def official_weights(name: str, offline: bool | None = None, progress: bool | None = None) -> Path:
-    """The cached official file for ``name`` (downloaded from :func:`base_url` when missing)."""
+    """The cached official file for ``name`` (downloaded from :func:`base_url` when missing, by one process
+    at a time: the others wait for it and read the verified file)."""
     entry = released(name)
     dest = cache_dir() / entry.filename
     url = base_url() + entry.filename
-    if dest.is_file():
-        got = sha256_file(dest)
-        if got.startswith(entry.sha256_prefix):
-            return dest
-        raise WeightsError(
-            f"cached {dest} has SHA-256 {got[:16]}..., not {entry.sha256_prefix}... (the hash in its name): "
-            f"delete it and retry; or {_manual_hint(url, dest)}"
-        )
+    if _verified(dest, entry, url):
+        return dest
     if is_offline(offline):
         raise WeightsError(
             f"offline mode (--offline, $DEIT_OFFLINE or $HF_HUB_OFFLINE) and {entry.filename} is not cached: "
             + _manual_hint(url, dest)
         )
-    return download(url, dest, entry.sha256_prefix, progress=progress)
+    with _download_lock(dest):
+        if _verified(dest, entry, url):  # another process downloaded it while this one waited
+            return dest
+        return download(url, dest, entry.expected_sha256, progress=progress)
 
 
 def hf_weights(
@@ -298,6 +389,7 @@ __all__ = [
     "WeightsError",
     "base_url",
     "cache_dir",
+    "check_redirect",
     "download",
     "fetch",
     "has_released_weights",
