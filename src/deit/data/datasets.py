@@ -183,13 +183,15 @@ class ImageFolderDataset(SkippingDataset, Dataset):
         try:
             img = load_image(path)
         except ImageLoadError as exc:
-            hint = (
-                ""
-                if self.skip_corrupt
-                else " (--skip-corrupt skips such files and lists them in skipped_images.txt)"
-            )
-            raise DataError(f"unreadable image {exc.path}: {exc.reason}{hint}") from exc
+            raise unreadable(exc, self.skip_corrupt) from exc
         return (self.transform(img) if self.transform is not None else img), target
+
+
+def unreadable(exc: ImageLoadError, skip_corrupt: bool) -> DataError:
+    """The error for an image that cannot be decoded, naming it (a file, a shard member, a dataset row);
+    without ``--skip-corrupt`` it names the way past it."""
+    hint = "" if skip_corrupt else " (--skip-corrupt skips such files and lists them in skipped_images.txt)"
+    return DataError(f"unreadable image {exc.path}: {exc.reason}{hint}")
 
 
 def read_skip_log(path: str | Path) -> set[str]:

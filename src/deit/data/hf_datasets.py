@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from torch.utils.data import Dataset
 
-from deit.data.datasets import SkippingDataset, Transform, check_dir, split_dataset
+from deit.data.datasets import SkippingDataset, Transform, check_dir, split_dataset, unreadable
 from deit.data.transforms import ImageLoadError, decode_image_bytes
 from deit.errors import ConfigError, DataError
 
@@ -143,7 +143,7 @@ class HFImageDataset(SkippingDataset, Dataset):
             data = cell["bytes"] if cell.get("bytes") is not None else Path(cell["path"]).read_bytes()
             img = decode_image_bytes(data, f"{self.sample_name(index)} ({name})")
         except ImageLoadError as exc:
-            raise DataError(f"unreadable image {exc.path}: {exc.reason}") from exc
+            raise unreadable(exc, self.skip_corrupt) from exc
         except OSError as exc:
             raise DataError(f"unreadable image {self.sample_name(index)} ({name}): {exc}") from exc
         return (self.transform(img) if self.transform is not None else img), self.targets[index]

@@ -39,6 +39,7 @@ from deit.data.datasets import (
     SkippingDataset,
     Transform,
     split_indices,
+    unreadable,
 )
 from deit.data.shard_plan import EpochPlan, buffer_shuffle
 from deit.data.transforms import ImageLoadError, decode_image_bytes
@@ -186,12 +187,12 @@ def _sample(url: str, key: str | None, members: dict[str, bytes]) -> tuple[str, 
     return f"{url}:{key}.{ext}", members[ext], int(members["cls"])
 
 
-def _decode(name: str, data: bytes, transform: Transform) -> Any:
+def _decode(name: str, data: bytes, dataset: _ShardData) -> Any:
     try:
         img = decode_image_bytes(data, name)
     except ImageLoadError as exc:
-        raise DataError(f"unreadable image {exc.path}: {exc.reason}") from exc
-    return transform(img) if transform is not None else img
+        raise unreadable(exc, dataset.skip_corrupt) from exc
+    return dataset.transform(img) if dataset.transform is not None else img
 
 
 class _ShardData(SkipLog):
@@ -286,7 +287,7 @@ class ShardStream(_ShardData, IterableDataset):
             if i < skip:
                 continue
             try:
-                img = _decode(name, data, self.transform)
+                img = _decode(name, data, self)
             except DataError as exc:
                 if not self.skip_corrupt:
                     raise
@@ -295,11 +296,11 @@ class ShardStream(_ShardData, IterableDataset):
                     pending += 1
                     continue
                 name, data, label = last_good
-                img = _decode(name, data, self.transform)
+                img = _decode(name, data, self)
             last_good = (name, data, label)
             yield img, label
             for _ in range(pending):
-                yield _decode(name, data, self.transform), label
+                yield _decode(name, data, self), label
             pending = 0
         if pending:
             raise DataError(
@@ -364,7 +365,7 @@ class ShardFiles(_ShardData, SkippingDataset, Dataset):
         with open(self.shards.urls[shard], "rb") as fh:
             fh.seek(offset)
             data = fh.read(size)
-        return _decode(name, data, self.transform), label
+        return _decode(name, data, self), label
 
 
 def _scan(url: str) -> list[tuple[str, int, int, int]]:
