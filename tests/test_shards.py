@@ -206,3 +206,35 @@ def test_missing_extra_and_foreign_index_json(
     monkeypatch.setitem(sys.modules, "webdataset", None)
     with pytest.raises(ConfigError, match=r"deit\[shards\]"):
         epoch_ids(build_dataset(packed, "train", sample_id), 1, 0, 0, 0)
+
+
+@pytest.mark.slow
+def test_trainer_stopped_mid_epoch_resumes_the_stream_exactly(packed: Path, tmp_path: Path) -> None:
+    """Stop after step 3 of 6 with 2 loader workers (the resumed loader's round-robin starts at worker 1)."""
+    from deit.config import TrainConfig
+    from deit.trainer import Trainer
+
+    def config(name: str, **extra: object) -> TrainConfig:
+        exact = dict(augment=False, mixup=0.0, cutmix=0.0, drop_path=0.0, reprob=0.0, repeated_aug=False)
+        return TrainConfig(
+            data=str(packed), model="deit_nano_distilled_patch4_16", img_size=16, batch_size=8, workers=2,
+            epochs=2, warmup_epochs=1, output=str(tmp_path / name), log_interval=1000, **exact, **extra,
+        )  # fmt: skip
+
+    straight = Trainer(config("straight"))
+    straight.fit()
+    stopped = Trainer(config("split"))
+    calls = {"n": 0}
+
+    def request_stop(module: torch.nn.Module, args: tuple) -> None:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            stopped.stop.requested = True
+
+    stopped.model.register_forward_pre_hook(request_stop)
+    assert stopped.fit()["interrupted"]
+    resumed = Trainer(config("split", resume="auto"))
+    assert (resumed.start_epoch, resumed.start_step, resumed.steps_per_epoch) == (0, 3, 6)
+    resumed.fit()
+    a, b = straight.model.state_dict(), resumed.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
