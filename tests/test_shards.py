@@ -176,6 +176,22 @@ def test_torchrun_two_processes_see_each_sample_once_and_resume(packed: Path, tm
     done = subprocess.run([*argv, str(packed)], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
+    train = [
+        *argv[:-1],
+        "-m",
+        "deit",
+        "train",
+        "--data",
+        str(packed),
+        "--model",
+        "deit_nano_distilled_patch4_16",
+    ]
+    train += ["--img-size", "16", "--workers", "2", "--epochs", "1", "-b", "8", "--device", "cpu"]
+    trained = subprocess.run(
+        [*train, "--output", str(tmp_path / "run")], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    assert "shards: 48 of 51 training images per epoch (3 left over" in trained.stderr
     for epoch in ("0", "1"):
         ranks = result[epoch]
         seen = ranks[0]["ids"] + ranks[1]["ids"]
