@@ -14,9 +14,9 @@ slices (``N // R`` samples), whole batches only, and splits them into contiguous
 loader worker (run w has the batches b with ``b % W == w`` in the loader's round-robin order). Each worker
 reads only its own part of the shards, through a shuffle buffer seeded with ``(seed, epoch, rank, worker)``.
 So every sample is seen at most once per epoch across ranks, every rank takes the same number of steps,
-and the ``N - R * (N // R // B) * B`` samples left over (fewer than ``R * B``: at the end of this epoch's
-shard order, a different set each epoch) are the same count that ``DistributedSampler(drop_last)`` with
-``drop_last`` batches leaves out. The order depends on (seed, epoch, ranks, workers, batch size) only, so
+and the ``N - R * (N // R // B) * B`` samples left over (fewer than ``R * B``: the ends of the ranks'
+slices and of the stream, a different set each epoch) are the same count that ``DistributedSampler(drop_last)``
+with ``drop_last`` batches leaves out. The order depends on (seed, epoch, ranks, workers, batch size) only, so
 resuming at step s of epoch k with the same ranks and workers continues the uninterrupted order exactly.
 """
 
@@ -64,7 +64,7 @@ def import_webdataset() -> Any:
 # ------------------------------------------------------------------------------------------------ reading
 @dataclass(frozen=True)
 class ShardSet:
-    """Shard files (paths or WebDataset URLs such as ``pipe:...``) with their labels, from an index."""
+    """Shard files (beside their index.json) with their labels, from the index."""
 
     urls: list[str]
     labels: list[list[int]]
