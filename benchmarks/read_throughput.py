@@ -2,7 +2,7 @@
 """Read throughput: decoded + augmented training images per second from an ImageFolder, from WebDataset shards
 (``deit data pack``) and from ``hf:`` (a ``datasets`` folder written by ``save_to_disk``), interleaved.
 
-    python benchmarks/read_throughput.py                                  # synthetic JPEGs, 2 workers, 5 rounds
+    python benchmarks/read_throughput.py                                  # synthetic JPEGs, 2 workers, 6 rounds
     python benchmarks/read_throughput.py --data ../shared/data/cifar10/train --images 5000 --img-size 32
 
 Every source goes through the same DeiT training transform (random resized crop, flip, RandAugment
@@ -77,7 +77,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--shard-size", type=int, default=500)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args()
     torch.set_num_threads(1)
