@@ -537,6 +537,7 @@ VALID = {  # value ranges from the paper / timm semantics, written independently
         "img_size num_classes max_steps_per_epoch train_per_class".split(), st.none() | st.integers(1, 10**6)
     ),
     "data": st.sampled_from(["digits", "/data/imagenet", "my data/ä"]),
+    **dict.fromkeys("hf_image_column hf_label_column".split(), st.none() | st.sampled_from(["image", "img"])),
     "model": st.sampled_from(["deit_tiny_patch16_224", "resnet18_cifar"]),
     "finetune": st.none() | st.just("w.pth"),
     "output": st.sampled_from(["runs/x", "out"]),

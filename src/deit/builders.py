@@ -31,6 +31,7 @@ from deit.data import (
 )
 from deit.data.batch_aug import build_batch_transform
 from deit.data.cache import CachedLoader, build_cache, cache_size, cache_transform
+from deit.data.shards import ShardSampler, ShardStream
 from deit.errors import ConfigError
 from deit.models import MODEL_CONFIGS, is_deit_model
 from deit.models.hf import is_hf_folder
@@ -95,6 +96,7 @@ def build_train_set(cfg: TrainConfig, img_size: int | None) -> tuple[Any, Any]:
         seed=cfg.split_seed,
         skip_corrupt=cfg.skip_corrupt,
         img_size=img_size,
+        hf_columns=(cfg.hf_image_column, cfg.hf_label_column),
     )
     if cfg.train_per_class is None:
         return pool, pool
@@ -106,7 +108,10 @@ def build_data(cfg: TrainConfig, world_size: int = 1) -> DataBundle:
     img_size = default_img_size(cfg)
     mean, std = cfg.mean or IMAGENET_MEAN, cfg.std or IMAGENET_STD
     common = dict(val_split=cfg.val_split, seed=cfg.split_seed, skip_corrupt=cfg.skip_corrupt)
+    common["hf_columns"] = (cfg.hf_image_column, cfg.hf_label_column)
     _, train = build_train_set(cfg, img_size)
+    if cfg.data_cache != "none" and isinstance(train, ShardStream):  # decoded once: read at random instead
+        train = train.as_map_style()
     if not cfg.img_size and not is_deit_model(cfg.model) and len(train):
         img_size = default_img_size(cfg, train[0][0])
     eval_tf = build_transform(False, img_size, mean, std, crop_pct=cfg.crop_pct)
@@ -317,8 +322,12 @@ def build_loaders(
     cfg: TrainConfig, data: DataBundle, device: torch.device, world: int, rank: int
 ) -> tuple[Any, Any, Any, Any]:
     """(train sampler, validation loader, device cache or None, batch transform or None)."""
-    if cfg.repeated_aug:
-        train_sampler: Any = RepeatAugSampler(data.train, world, rank, True, cfg.num_repeats, cfg.seed)
+    if isinstance(data.train, ShardStream):  # streamed: the stream plans each epoch's order itself
+        if cfg.repeated_aug:
+            log.warning("shards: repeated augmentation is not applied to streamed shards (each image once)")
+        train_sampler: Any = ShardSampler(data.train, world, rank, cfg.workers, cfg.batch_size, cfg.seed)
+    elif cfg.repeated_aug:
+        train_sampler = RepeatAugSampler(data.train, world, rank, True, cfg.num_repeats, cfg.seed)
     else:
         train_sampler = DistributedSampler(
             data.train, world, rank, shuffle=True, seed=cfg.seed, drop_last=True

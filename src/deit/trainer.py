@@ -34,6 +34,7 @@ from deit.builders import (
 from deit.config import TrainConfig, save_config, validate
 from deit.data import read_skip_log, set_skip_log
 from deit.data.cache import CachedLoader
+from deit.data.shards import ShardSampler
 from deit.distributed import DistInfo, all_reduce_sum, broadcast_object, cleanup, init_distributed
 from deit.engine import StepContext, evaluate, train_one_epoch
 from deit.errors import ConfigError, DataError
@@ -231,6 +232,10 @@ class Trainer(TrainerState):
         if start_step >= self.steps_per_epoch:  # stopped after the epoch's last step: nothing left
             return []
         self.train_sampler.set_epoch(epoch)
+        if isinstance(self.train_sampler, ShardSampler):  # streamed shards: the order is the stream's own
+            stream = self.train_sampler.epoch_stream(epoch, start_step)
+            g = torch.Generator().manual_seed(epoch_seed(self.cfg, epoch, self.dist.rank))
+            return make_loader(stream, None, self.cfg, self.device, drop_last=True, generator=g)
         indices = list(iter(self.train_sampler))[start_step * self.cfg.batch_size :]
         if self.cache is not None:  # batched augmentation on the device; draws from the epoch-seeded RNGs
             return CachedLoader(self.cache, indices, self.cfg.batch_size, self.batch_tf, self.device)

@@ -119,6 +119,7 @@ def eval_dataset(args: argparse.Namespace, meta: dict, model: Any) -> tuple[int,
         seed=seed,
         skip_corrupt=args.skip_corrupt,
         img_size=img_size,
+        hf_columns=(cfg.get("hf_image_column"), cfg.get("hf_label_column")),  # --data hf:PATH's, as trained
     )
     names = meta.get("class_names")
     if names is not None and list(names) != list(dataset.classes):

@@ -73,6 +73,12 @@ class TrainConfig:
         "--seed; validation unchanged): data-efficiency studies, data-starved runs",
     )
     skip_corrupt: bool = _opt(False, "skip unreadable images instead of failing")
+    hf_image_column: str | None = _opt(
+        None, "--data hf:PATH: the image column (default: the first Image column)"
+    )
+    hf_label_column: str | None = _opt(
+        None, "--data hf:PATH: the label column (default: the first ClassLabel column, else label/labels)"
+    )
     workers: int = _opt(
         default_workers(),
         "data-loader worker processes per process (default: the CPU cores, at most 4; here "

@@ -15,6 +15,8 @@ Public API::
     build_mixup(mixup_alpha=0.8, cutmix_alpha=1.0, switch_prob=0.5, mode="batch", label_smoothing=0.1,
                 num_classes=1000) -> OddBatchMixup | None
     check_dataset(path) -> DatasetReport
+    ShardStream / ShardFiles / ShardSampler: WebDataset shards (``deit.data.shards``; packing: ``shard_pack``)
+    HFImageDataset: ``hf:PATH`` (``deit.data.hf_datasets``)
 """
 
 from deit.data.build import build_dataset
@@ -33,8 +35,10 @@ from deit.data.datasets import (
     split_dataset,
     split_indices,
 )
+from deit.data.hf_datasets import HFImageDataset
 from deit.data.mixup import OddBatchMixup, build_mixup
 from deit.data.samplers import DistributedEvalSampler, RepeatAugSampler
+from deit.data.shards import ShardFiles, ShardSampler, ShardStream
 from deit.data.transforms import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -54,6 +58,7 @@ __all__ = [
     "DigitsDataset",
     "DistributedEvalSampler",
     "FileIssue",
+    "HFImageDataset",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "IMG_EXTENSIONS",
@@ -61,6 +66,9 @@ __all__ = [
     "ImageLoadError",
     "OddBatchMixup",
     "RepeatAugSampler",
+    "ShardFiles",
+    "ShardSampler",
+    "ShardStream",
     "SplitReport",
     "SubsetDataset",
     "build_dataset",

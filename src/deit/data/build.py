@@ -1,5 +1,6 @@
 """``build_dataset``: which dataset a ``--data`` value means (the bundled digits, CIFAR batches, an
-ImageFolder with or without train/ and val/), and its train or validation split. No downloads."""
+ImageFolder with or without train/ and val/, WebDataset shards, ``hf:PATH``), and its train or validation
+split. No downloads."""
 
 from __future__ import annotations
 
@@ -18,12 +19,14 @@ from deit.data.datasets import (
     find_classes,
     split_dataset,
 )
+from deit.data.hf_datasets import hf_dataset, is_hf_source
+from deit.data.shards import is_shard_source, shard_dataset
 from deit.errors import ConfigError, DataError
 
 logger = logging.getLogger("deit.data")
 
 
-def _find_val_dir(root: Path) -> Path | None:
+def find_val_dir(root: Path) -> Path | None:
     return next((root / n for n in VAL_DIR_NAMES if (root / n).is_dir()), None)
 
 
@@ -35,6 +38,7 @@ def build_dataset(
     seed: int = 0,
     skip_corrupt: bool = False,
     img_size: int = 32,
+    hf_columns: tuple[str | None, str | None] = (None, None),
 ) -> Any:
     """Resolve a dataset source (no downloads) and return the ``split`` ("train" | "val") dataset.
 
@@ -44,6 +48,10 @@ def build_dataset(
       train class list. ``train/`` without a val folder: ``val_split`` carves val out of train.
     * a plain ImageFolder: the whole folder is train, unless ``val_split > 0`` carves a stratified val
       split (same ``seed`` -> the same split for both calls).
+    * WebDataset shards written by ``deit data pack``: ``OUT/``, ``OUT/index.json`` or ``OUT/train-{..}.tar``;
+      train streams (:mod:`deit.data.shards`), val reads the val shards (or ``val_split`` of train).
+    * ``hf:PATH``: a local Hugging Face ``datasets`` dataset (:mod:`deit.data.hf_datasets`); ``hf_columns``
+      names its (image, label) columns, found by type when None.
     """
     if split not in ("train", "val"):
         raise ConfigError(f"split must be 'train' or 'val', got {split!r}")
@@ -54,6 +62,13 @@ def build_dataset(
         return DigitsDataset(
             img_size=img_size, train=is_train, test_fraction=val_split or 0.2, seed=seed, transform=transform
         )
+    if is_hf_source(path):
+        image_column, label_column = hf_columns
+        return hf_dataset(
+            str(path), split, transform, val_split, seed, skip_corrupt, image_column, label_column
+        )
+    if is_shard_source(path):
+        return shard_dataset(path, split, transform, val_split, seed, skip_corrupt)
     root = check_dir(path)
     if find_cifar_dir(root) is not None:
         if val_split > 0:
@@ -62,7 +77,7 @@ def build_dataset(
 
     train_dir = root / "train"
     if train_dir.is_dir():
-        val_dir = _find_val_dir(root)
+        val_dir = find_val_dir(root)
         if val_dir is not None:
             if val_split > 0:
                 logger.info("%s exists; val_split=%g is ignored", val_dir, val_split)

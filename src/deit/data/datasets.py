@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -57,7 +58,69 @@ def check_dir(root: str | Path, what: str = "dataset folder") -> Path:
     return root
 
 
-class ImageFolderDataset(Dataset):
+class SkipLog:
+    """``--skip-corrupt`` bookkeeping shared by every dataset that can skip: ``skipped`` (this process) and an
+    optional ``skip_log`` file counting each unreadable sample once across workers, ranks and epochs."""
+
+    skipped: set[str]
+    skip_log: Path | None = None
+
+    def _skip(self, path: str, exc: DataError) -> None:
+        self.skipped.add(path)
+        if self.skip_log is None:
+            logger.warning("skipping %s (%d skipped so far in this process)", exc, len(self.skipped))
+            return
+        known = read_skip_log(self.skip_log)
+        if path in known:  # another worker, or an earlier epoch, already reported it
+            return
+        try:
+            with open(self.skip_log, "a", encoding="utf-8") as fh:  # one short append: atomic enough
+                fh.write(path + "\n")
+        except OSError as write_error:
+            logger.warning("cannot record skipped image in %s: %s", self.skip_log, write_error)
+        logger.warning("skipping %s (%d skipped so far)", exc, len(known) + 1)
+
+
+class SkippingDataset(SkipLog, ABC):
+    """A map-style dataset whose unreadable samples ``skip_corrupt`` replaces by the next readable one in the
+    order being read (deterministic)."""
+
+    skip_corrupt: bool
+
+    @property
+    @abstractmethod
+    def source(self) -> Any:
+        """What the samples come from, for messages (a folder, a shard, a dataset path)."""
+
+    @abstractmethod
+    def sample_name(self, index: int) -> str:
+        """The name of sample ``index`` in messages and the skip log (a file path, a shard member...)."""
+
+    @abstractmethod
+    def load(self, index: int) -> tuple[Any, int]:
+        """Sample ``index`` decoded and transformed; raises DataError naming it if it is unreadable."""
+
+    def get_from(self, order: Sequence[int], pos: int) -> tuple[Any, int]:
+        """Sample ``order[pos]``; if corrupt and ``skip_corrupt``, the next readable one in ``order``."""
+        if not self.skip_corrupt:
+            return self.load(order[pos])
+        n = len(order)
+        for step in range(n):
+            index = order[(pos + step) % n]
+            path = self.sample_name(index)
+            if path in self.skipped:
+                continue
+            try:
+                return self.load(index)
+            except DataError as exc:
+                self._skip(path, exc)
+        raise DataError(f"no readable image left in {self.source} ({len(self.skipped)} unreadable files)")
+
+    def __getitem__(self, index: int) -> tuple[Any, int]:
+        return self.get_from(range(len(self)), index)
+
+
+class ImageFolderDataset(SkippingDataset, Dataset):
     """``root/<class>/**/<image>`` (torchvision ImageFolder layout), images decoded to RGB by ``load_image``.
 
     ``classes`` fixes the class list (e.g. a val folder must use the train folder's label indices);
@@ -107,20 +170,12 @@ class ImageFolderDataset(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def _skip(self, path: str, exc: DataError) -> None:
-        self.skipped.add(path)
-        if self.skip_log is None:
-            logger.warning("skipping %s (%d skipped so far in this process)", exc, len(self.skipped))
-            return
-        known = read_skip_log(self.skip_log)
-        if path in known:  # another worker, or an earlier epoch, already reported it
-            return
-        try:
-            with open(self.skip_log, "a", encoding="utf-8") as fh:  # one short append: atomic enough
-                fh.write(path + "\n")
-        except OSError as write_error:
-            logger.warning("cannot record skipped image in %s: %s", self.skip_log, write_error)
-        logger.warning("skipping %s (%d skipped so far)", exc, len(known) + 1)
+    @property
+    def source(self) -> Path:
+        return self.root
+
+    def sample_name(self, index: int) -> str:
+        return self.samples[index][0]
 
     def load(self, index: int) -> tuple[Any, int]:
         """Load one sample; raises DataError naming the file if it is unreadable."""
@@ -128,32 +183,15 @@ class ImageFolderDataset(Dataset):
         try:
             img = load_image(path)
         except ImageLoadError as exc:
-            hint = (
-                ""
-                if self.skip_corrupt
-                else " (--skip-corrupt skips such files and lists them in skipped_images.txt)"
-            )
-            raise DataError(f"unreadable image {exc.path}: {exc.reason}{hint}") from exc
+            raise unreadable(exc, self.skip_corrupt) from exc
         return (self.transform(img) if self.transform is not None else img), target
 
-    def get_from(self, order: Sequence[int], pos: int) -> tuple[Any, int]:
-        """Sample ``order[pos]``; if corrupt and ``skip_corrupt``, the next readable one in ``order``."""
-        if not self.skip_corrupt:
-            return self.load(order[pos])
-        n = len(order)
-        for step in range(n):
-            index = order[(pos + step) % n]
-            path = self.samples[index][0]
-            if path in self.skipped:
-                continue
-            try:
-                return self.load(index)
-            except DataError as exc:
-                self._skip(path, exc)
-        raise DataError(f"no readable image left in {self.root} ({len(self.skipped)} unreadable files)")
 
-    def __getitem__(self, index: int) -> tuple[Any, int]:
-        return self.get_from(range(len(self.samples)), index)
+def unreadable(exc: ImageLoadError, skip_corrupt: bool) -> DataError:
+    """The error for an image that cannot be decoded, naming it (a file, a shard member, a dataset row);
+    without ``--skip-corrupt`` it names the way past it."""
+    hint = "" if skip_corrupt else " (--skip-corrupt skips such files and lists them in skipped_images.txt)"
+    return DataError(f"unreadable image {exc.path}: {exc.reason}{hint}")
 
 
 def read_skip_log(path: str | Path) -> set[str]:
@@ -165,9 +203,9 @@ def read_skip_log(path: str | Path) -> set[str]:
 
 
 def set_skip_log(dataset: Any, path: str | Path) -> None:
-    """Point every :class:`ImageFolderDataset` inside ``dataset`` (subsets included) at ``path``."""
+    """Point every skipping dataset inside ``dataset`` (subsets included) at ``path``."""
     while dataset is not None:
-        if isinstance(dataset, ImageFolderDataset):
+        if isinstance(dataset, SkipLog):
             dataset.skip_log = Path(path)
         dataset = getattr(dataset, "dataset", None)
 
@@ -356,6 +394,8 @@ def per_class_subset(dataset: Any, per_class: int, seed: int = 0) -> Any:
         idx = np.flatnonzero(targets == c)
         keep += idx[rng.permutation(len(idx))[:per_class]].tolist()
     keep.sort()
+    if hasattr(dataset, "subset"):  # shards: the stream reads only the kept members
+        return dataset.subset(keep)
     if isinstance(dataset, SubsetDataset):
         return SubsetDataset(dataset.dataset, [dataset.indices[i] for i in keep])
     return SubsetDataset(dataset, keep)

@@ -6,6 +6,7 @@ checker and prediction use it), so every image mode is converted the same way ev
 
 from __future__ import annotations
 
+import io
 import math
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -51,11 +52,25 @@ def open_image(path: str | Path) -> Image.Image:
     """
     path = Path(path)
     try:
-        if path.stat().st_size == 0:
-            raise ImageLoadError(path, "empty file (0 bytes)")
+        empty = path.stat().st_size == 0
+    except FileNotFoundError as exc:
+        raise ImageLoadError(path, "file not found") from exc
+    return _decode(path, path, empty)
+
+
+def decode_image_bytes(data: bytes, name: str) -> Image.Image:
+    """``load_image`` for image bytes held in memory (a shard member, a dataset cell); ``name`` names the
+    sample in errors. The same decoding and RGB conversion as files."""
+    return to_rgb(_decode(io.BytesIO(data), name, len(data) == 0))
+
+
+def _decode(source: Any, name: str | Path, empty: bool) -> Image.Image:
+    try:
+        if empty:
+            raise ImageLoadError(name, "empty file (0 bytes)")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # EXIF / palette / DecompressionBomb *warnings*: not fatal
-            with Image.open(path) as img:
+            with Image.open(source) as img:
                 img.seek(0)
                 img.load()  # full decode: truncated files fail here, not later in a worker
                 try:
@@ -66,17 +81,17 @@ def open_image(path: str | Path) -> Image.Image:
     except ImageLoadError:
         raise
     except Image.DecompressionBombError as exc:
-        raise ImageLoadError(path, f"too many pixels ({exc})") from exc
+        raise ImageLoadError(name, f"too many pixels ({exc})") from exc
     except Image.UnidentifiedImageError as exc:
-        raise ImageLoadError(path, "not an image file (unrecognised format)") from exc
+        raise ImageLoadError(name, "not an image file (unrecognised format)") from exc
     except FileNotFoundError as exc:
-        raise ImageLoadError(path, "file not found") from exc
+        raise ImageLoadError(name, "file not found") from exc
     except OSError as exc:
         msg = str(exc)
         reason = "truncated or corrupt image" if "truncated" in msg.lower() else "cannot decode"
-        raise ImageLoadError(path, f"{reason} ({msg})") from exc
+        raise ImageLoadError(name, f"{reason} ({msg})") from exc
     except Exception as exc:  # decoders raise ValueError, SyntaxError, struct.error, EOFError, ...
-        raise ImageLoadError(path, f"corrupt image ({type(exc).__name__}: {exc})") from exc
+        raise ImageLoadError(name, f"corrupt image ({type(exc).__name__}: {exc})") from exc
 
 
 def _scale_to_uint8(arr: np.ndarray, mode: str) -> np.ndarray:
