@@ -28,7 +28,7 @@ from deit.errors import ConfigError
 RAM_SHARE = 0.25  # the decoded images may take at most this share of the RAM available at start
 DEVICE_SHARE = 0.5  # ... and of the free GPU memory (the rest is the model's, activations included)
 CPU_CACHE_MAX_SIDE = 64  # on a CPU, batched augmentation beats PIL workers up to this image size (px)
-CUDA_MAX_WORKERS = 8  # loader processes per GPU process on the PIL path (the official code uses 10)
+MAX_WORKERS = 8  # loader processes per training process (the official code uses 10 per GPU)
 
 
 def decoded_bytes(num_images: int, img_size: int) -> int:
@@ -140,7 +140,7 @@ def _auto_cpu(cache: str, threads: int | None, workers: int | None, m: Machine) 
     if cache != "none":  # no loader process while training: every core computes
         return {
             "threads": (cores, f"{cores} usable cores, all computing (cached data: no loader processes)"),
-            "workers": (min(cores, CUDA_MAX_WORKERS), "decode the cache once, before training"),
+            "workers": (min(cores, MAX_WORKERS), "decode the cache once, before training"),
         }
     if threads is not None:
         return {"workers": (max(0, cores - threads), f"{cores} usable cores - --threads {threads}")}
@@ -153,7 +153,7 @@ def _auto_cpu(cache: str, threads: int | None, workers: int | None, m: Machine) 
         w = cores // 2
         why = f"{cores} usable cores shared by the model ({cores - w}) and PIL loading ({w})"
         return {"threads": (cores - w, why), "workers": (w, why)}
-    w = min(cores - 1, CUDA_MAX_WORKERS)  # the model runs on the accelerator: the cores load data
+    w = min(cores - 1, MAX_WORKERS)  # the model runs on the accelerator: the cores load data
     why = f"{cores} usable cores: {w} loader processes feed the {m.device_type} device"
     return {"threads": (max(1, min(cores - w, 4)), why), "workers": (w, why)}
 
