@@ -205,12 +205,12 @@ def test_sigkill_at_a_random_step_then_resume_is_bit_exact(tmp_path: Path, refer
     # After the first checkpoint (end of epoch 0), before the last epoch (whose end holds the export).
     epoch, step, delay = rng.randrange(1, EPOCHS - 1), rng.randrange(1, STEPS), rng.uniform(0.0, 0.3)
     print(
-        f"DEIT_RELIABILITY_SEED={SEED}: SIGKILL {delay:.2f}s after the log line 'epoch {epoch} step {step}/'"
+        f"DEIT_RELIABILITY_SEED={SEED}: SIGKILL {delay:.2f}s after the log line 'epoch {epoch + 1}/{EPOCHS} step {step}/'"
     )
     out = tmp_path / "run"
     proc, watch = start_training(out)
     try:
-        assert watch.wait_for(f"epoch {epoch} step {step}/"), watch.text()
+        assert watch.wait_for(f"epoch {epoch + 1}/{EPOCHS} step {step}/"), watch.text()
         time.sleep(delay)  # anywhere: a step, the evaluation, a checkpoint write
         proc.kill()
     finally:
@@ -241,7 +241,7 @@ def test_sigterm_saves_exits_0_says_how_to_resume_and_resume_is_exact(
     out = tmp_path / "run"
     proc, watch = start_training(out)
     try:
-        assert watch.wait_for("epoch 1 step 2/"), watch.text()
+        assert watch.wait_for(f"epoch 2/{EPOCHS} step 2/"), watch.text()
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=180)
     finally:
@@ -249,7 +249,7 @@ def test_sigterm_saves_exits_0_says_how_to_resume_and_resume_is_exact(
     text = watch.text()
     assert proc.returncode == 0, text
     assert "SIGTERM received" in text and "Traceback" not in text
-    assert "deit train: stopped by SIGTERM at epoch 1 step " in text
+    assert f"deit train: stopped by SIGTERM at epoch 2/{EPOCHS} step " in text
     assert (
         f"checkpoint saved to {out / 'last.pt'}" in text
         and "Resume with the same command plus --resume" in text
@@ -278,7 +278,7 @@ def test_sigint_stops_after_the_step_and_mid_epoch_resume_is_exact(
     rc, err = cli(*RUN, "--output", str(out))
     assert rc == 130, err  # Ctrl-C: the shell's code, after the checkpoint is saved
     assert signal.getsignal(signal.SIGINT) is handler_before  # the trainer restored the handlers
-    assert "deit train: stopped by SIGINT at epoch 1 step 3;" in err and "--resume" in err
+    assert f"deit train: stopped by SIGINT at epoch 2/{EPOCHS} step 3;" in err and "--resume" in err
     state = ckpt.load_checkpoint(out / "last.pt")
     assert (state["epoch"], state["step_in_epoch"], state["global_step"]) == (1, 3, STEPS + 3)
     monkeypatch.undo()
@@ -715,7 +715,7 @@ def test_nonfinite_loss_stops_naming_step_parts_and_intact_checkpoint(
         rc,
         err,
         "train",
-        "non-finite loss at epoch 1 step 2 (global step 8)",
+        f"non-finite loss at epoch 2/{EPOCHS} step 3 (global step 8)",
         f"total={value}",
         "base=",
         "distill=",
@@ -735,8 +735,8 @@ def test_skip_nonfinite_tolerates_n_bad_steps_and_logs_them(
     rc, err = cli(*RUN, "--output", str(out), "--skip-nonfinite", "2")
     assert rc == 0, err
     log = (out / "log.txt").read_text()
-    assert "skipping non-finite loss at epoch 0 step 4 " in log and "1 of 2 tolerated" in log
-    assert "skipping non-finite loss at epoch 2 step 1 " in log and "2 of 2 tolerated" in log
+    assert f"skipping non-finite loss at epoch 1/{EPOCHS} step 5 " in log and "1 of 2 tolerated" in log
+    assert f"skipping non-finite loss at epoch 3/{EPOCHS} step 2 " in log and "2 of 2 tolerated" in log
     assert [r["skipped_nonfinite"] for r in ckpt.read_jsonl(out / "metrics.jsonl")] == [1, 0, 1]
     assert ckpt.load_checkpoint(out / "last.pt")["global_step"] == EPOCHS * STEPS - 2  # no update from them
     assert all(torch.isfinite(v).all() for v in weights(out).values())
@@ -748,7 +748,7 @@ def test_skip_nonfinite_tolerates_n_bad_steps_and_logs_them(
         rc,
         err,
         "train",
-        "non-finite loss at epoch 2 step 3",
+        f"non-finite loss at epoch 3/{EPOCHS} step 4",
         "total=nan",
         f"last good checkpoint: {tmp_path / 'run3' / 'last.pt'}",
     )

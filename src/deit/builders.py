@@ -32,6 +32,7 @@ from deit.data import (
 from deit.data.batch_aug import build_batch_transform
 from deit.data.cache import CachedLoader, build_cache, cache_size, cache_transform
 from deit.data.shards import ShardSampler, ShardStream
+from deit.data_path_choice import Machine, choose_data_path
 from deit.errors import ConfigError
 from deit.models import MODEL_CONFIGS, is_deit_model
 from deit.models.hf import is_hf_folder
@@ -103,28 +104,32 @@ def build_train_set(cfg: TrainConfig, img_size: int | None) -> tuple[Any, Any]:
     return pool, per_class_subset(pool, cfg.train_per_class, cfg.split_seed)
 
 
-def build_data(cfg: TrainConfig, world_size: int = 1) -> DataBundle:
-    """The datasets, with ``cfg``'s recipe resolved against the training set (``DataBundle.cfg``)."""
+def build_data(cfg: TrainConfig, world_size: int = 1, device: torch.device | None = None) -> DataBundle:
+    """The datasets, with ``cfg``'s recipe and data path (``--data-cache``, ``--threads``, ``--workers``)
+    resolved against the training set and ``device`` (default CPU) (``DataBundle.cfg``)."""
     img_size = default_img_size(cfg)
     mean, std = cfg.mean or IMAGENET_MEAN, cfg.std or IMAGENET_STD
     common = dict(val_split=cfg.val_split, seed=cfg.split_seed, skip_corrupt=cfg.skip_corrupt)
     common["hf_columns"] = (cfg.hf_image_column, cfg.hf_label_column)
     _, train = build_train_set(cfg, img_size)
-    if cfg.data_cache != "none" and isinstance(train, ShardStream):  # decoded once: read at random instead
-        train = train.as_map_style()
     if not cfg.img_size and not is_deit_model(cfg.model) and len(train):
         img_size = default_img_size(cfg, train[0][0])
     eval_tf = build_transform(False, img_size, mean, std, crop_pct=cfg.crop_pct)
-    if cfg.data_cache != "none":  # datasets yield uint8 tensors, decoded once; augmentation is batched
-        from torchvision import transforms as T
-
-        eval_tf = T.Compose([*eval_tf.transforms[:-2], T.PILToTensor()])  # no ToTensor/Normalize
     val = build_dataset(cfg.data, "val", eval_tf, img_size=img_size, **common)
     stats = DataStats.of(train, img_size)
     with blame("--model", cfg.model):
         depth = transformer_depth(cfg.model)  # the built network decides transformer vs convnet
     cfg, choices, warnings = resolve_recipe(cfg, stats, world_size, depth)
-    if cfg.data_cache != "none":
+    machine = Machine.probe(device or torch.device("cpu"))
+    cfg, path_choices = choose_data_path(cfg, len(train) + len(val), img_size, machine)
+    choices += path_choices
+    if cfg.data_cache != "none":  # datasets yield uint8 tensors, decoded once; augmentation is batched
+        from torchvision import transforms as T
+
+        eval_tf = T.Compose([*eval_tf.transforms[:-2], T.PILToTensor()])  # no ToTensor/Normalize
+        set_transform(val, eval_tf)
+        if isinstance(train, ShardStream):  # decoded once: read at random instead
+            train = train.as_map_style()
         train_tf = (
             cache_transform(cache_size(img_size, crop_pct=cfg.crop_pct), cfg.train_interpolation)
             if cfg.augment

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from deit.distributed import all_reduce_sum
 from deit.errors import NonFiniteLossError
 from deit.models.weights import unwrap_model
-from deit.progress import progress
+from deit.progress import fmt_duration, progress
 
 log = logging.getLogger("deit.engine")
 
@@ -34,6 +34,8 @@ class StepContext:
     lr_at: Callable[[torch.optim.Optimizer, float], float]
     device: torch.device
     steps_per_epoch: int
+    epochs: int = 1  # of the whole run: epochs are numbered 1..epochs in every log line
+    seconds_per_epoch: float | None = None  # wall time of the run's finished epochs (eval included), mean
     teacher: nn.Module | None = None
     mixup: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]] | None = None
     amp_dtype: torch.dtype | None = None
@@ -77,11 +79,6 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.Abst
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)
-
-
-def _fmt_eta(seconds: float) -> str:
-    seconds = int(max(seconds, 0))
-    return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
 def _optimizer_step(model: nn.Module, ctx: StepContext, found_inf: Tensor) -> None:
@@ -128,9 +125,9 @@ def _check_nonfinite(ctx: StepContext, epoch: int) -> int:
     if first[0] >= 0:
         e, step, gs = ctx.ticks[int(first[0])]
         detail = ", ".join(f"{k}={v:.4g}" for k, v in zip(ctx.part_names, first[1:]))
-        where = f"at epoch {e} step {step} (global step {gs}): {detail}"
+        where = f"at epoch {e + 1}/{ctx.epochs} step {step + 1} (global step {gs}): {detail}"
     else:
-        where = f"on another process (epoch {epoch})"
+        where = f"on another process (epoch {epoch + 1}/{ctx.epochs})"
     more = f" and {new - 1} more" if new > 1 else ""
     if seen > ctx.skip_nonfinite:
         raise NonFiniteLossError(
@@ -140,6 +137,14 @@ def _check_nonfinite(ctx: StepContext, epoch: int) -> int:
         )
     log.warning("skipping non-finite loss %s%s; %d of %d tolerated", where, more, seen, ctx.skip_nonfinite)
     return new
+
+
+def _etas(ctx: StepContext, epoch: int, seconds_per_step: float, steps_left: int) -> tuple[float, float]:
+    """(seconds left in this epoch, seconds left in the run): the run's later epochs at the mean duration
+    of its finished ones (evaluation included), or at this epoch's pace before one has finished."""
+    epoch_left = seconds_per_step * steps_left
+    per_epoch = ctx.seconds_per_epoch or seconds_per_step * ctx.steps_per_epoch
+    return epoch_left, epoch_left + per_epoch * max(ctx.epochs - epoch - 1, 0)
 
 
 def train_one_epoch(
@@ -172,7 +177,8 @@ def train_one_epoch(
     t0 = time.perf_counter()
     ctx.optimizer.zero_grad(set_to_none=True)
     every = max(1, ctx.log_interval // accum) if ctx.log_interval else 0
-    bar: Any = progress(loader, f"epoch {epoch}", ctx.show_progress, total=max(total - start_step, 0))
+    desc = f"epoch {epoch + 1}/{ctx.epochs}"
+    bar: Any = progress(loader, desc, ctx.show_progress, total=max(total - start_step, 0))
     step, stopped = start_step - 1, False
     for step, (images, targets) in enumerate(bar, start=start_step):
         if step >= total:
@@ -238,19 +244,25 @@ def train_one_epoch(
             ctx.tick.zero_()
             elapsed = time.perf_counter() - t0
             mean_loss = (sums[names.index("total")] / good.clamp(min=1)).item()
+            eta_epoch, eta_run = _etas(ctx, epoch, elapsed / steps, total - step - 1)
             if ctx.show_progress:
-                bar.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{lr:.2e}", ips=f"{seen / elapsed:.0f}")
+                bar.set_postfix(
+                    loss=f"{mean_loss:.4f}",
+                    lr=f"{lr:.2e}",
+                    ips=f"{seen / elapsed:.0f}",
+                    run_eta=fmt_duration(eta_run),
+                )
             elif not last:
-                eta = elapsed / steps * (total - step - 1)
                 log.info(
-                    "epoch %d step %d/%d loss %.4f lr %.3e %.1f img/s eta %s",
-                    epoch,
+                    "%s step %d/%d loss %.4f lr %.3e %.1f img/s eta epoch %s, run %s",
+                    desc,
                     step + 1,
                     total,
                     mean_loss,
                     lr,
                     seen / elapsed,
-                    _fmt_eta(eta),
+                    fmt_duration(eta_epoch),
+                    fmt_duration(eta_run),
                 )
         if ctx.should_stop(bool(report)):
             stopped = True

@@ -12,6 +12,12 @@ def is_interactive() -> bool:
     return sys.stderr.isatty()
 
 
+def fmt_duration(seconds: float) -> str:
+    """``H:MM:SS`` (durations and ETAs in the training log and on the progress bar)."""
+    seconds = int(max(seconds, 0))
+    return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
 def progress(
     iterable: Iterable,
     desc: str,

@@ -41,7 +41,7 @@ from deit.errors import ConfigError, DataError
 from deit.losses import DistillationLoss, build_base_criterion
 from deit.optim import LRSchedule, ModelEma, build_optimizer
 from deit.plots import plot_curves, write_csv
-from deit.progress import is_interactive
+from deit.progress import fmt_duration, is_interactive
 from deit.runtime import (
     AMP_DTYPES,
     StopFlag,
@@ -86,8 +86,11 @@ class Trainer(TrainerState):
             raise ConfigError("--amp fp16 needs a CUDA device; use --amp bf16 or none")
         self.amp_dtype = AMP_DTYPES[amp]
 
-        self.data = data = build_data(cfg, self.dist.world_size)
+        self.data = data = build_data(cfg, self.dist.world_size, device)
         self.cfg = cfg = validate(data.cfg)
+        torch.set_num_threads(cfg.threads)  # resolved with the data path; train() restores the caller's
+        # where every auto value came from, in each checkpoint (config.yaml has it as comments)
+        self.choices = {c.name: {"source": c.source, "reason": c.reason} for c in data.recipe}
         if main:
             log.info("%s", format_recipe(cfg, data.recipe, self.dist.world_size))
             for line in data.warnings:
@@ -173,6 +176,7 @@ class Trainer(TrainerState):
             lr_at=self.schedule.apply,
             device=device,
             steps_per_epoch=self.steps_per_epoch,
+            epochs=cfg.epochs,
             teacher=self.teacher,
             mixup=self.mixup,
             amp_dtype=self.amp_dtype,
@@ -246,9 +250,10 @@ class Trainer(TrainerState):
         cfg, main = self.cfg, self.dist.is_main
         self.stop.install()
         metrics: dict[str, Any] = {}
-        t_start = time.perf_counter()
+        t_start, timed_epochs = time.perf_counter(), 0
         try:
             for epoch in range(self.start_epoch, cfg.epochs):
+                t_epoch = time.perf_counter()
                 start_step = self.start_step if epoch == self.start_epoch else 0
                 seed_everything(epoch_seed(cfg, epoch, self.dist.rank))
                 if start_step and getattr(self, "_resume_rng", None):
@@ -262,7 +267,8 @@ class Trainer(TrainerState):
                     self.save(epoch, next_step, metrics, best=False, partial=result.extra["sums"])
                     if main:
                         print(
-                            f"deit train: stopped by {self.stop.signal_name} at epoch {epoch} step {next_step}; "
+                            f"deit train: stopped by {self.stop.signal_name} at epoch {epoch + 1}/{cfg.epochs} step "
+                            f"{next_step}; "
                             f"checkpoint saved to {self.run.last}.\nResume with the same command plus "
                             f"--resume (or --resume {self.run.last}).",
                             file=sys.stderr,
@@ -288,25 +294,31 @@ class Trainer(TrainerState):
                     "skipped_nonfinite": result.skipped_nonfinite,
                 }
                 is_best = False
+                evaluated = ""
                 if (epoch + 1) % cfg.eval_interval == 0 or last_epoch:
                     metrics = self.evaluate()
                     record.update({f"val_{k}": v for k, v in metrics.items()})
                     is_best = metrics["top1"] >= self.best_top1  # ties: the later, longer-trained weights
                     self.best_top1 = max(self.best_top1, metrics["top1"])
-                    log.info(
-                        "epoch %d/%d: loss %.4f | val top1 %.2f%% (best %.2f%%)%s | %.0f img/s",
-                        epoch + 1,
-                        cfg.epochs,
-                        result.loss,
-                        metrics["top1"],
-                        self.best_top1,
-                        "".join(
-                            f" {h} {metrics[f'{h}_top1']:.2f}"
-                            for h in ("cls", "dist", "teacher")
-                            if f"{h}_top1" in metrics
-                        ),
-                        result.images_per_s,
+                    heads = "".join(
+                        f" {h} {metrics[f'{h}_top1']:.2f}"
+                        for h in ("cls", "dist", "teacher")
+                        if f"{h}_top1" in metrics
                     )
+                    evaluated = f" | val top1 {metrics['top1']:.2f}% (best {self.best_top1:.2f}%){heads}"
+                epoch_s = time.perf_counter() - t_epoch
+                timed_epochs += 1
+                self.ctx.seconds_per_epoch = (time.perf_counter() - t_start) / timed_epochs
+                log.info(
+                    "epoch %d/%d: loss %.4f%s | %.0f img/s | %s, eta %s",
+                    epoch + 1,
+                    cfg.epochs,
+                    result.loss,
+                    evaluated,
+                    result.images_per_s,
+                    fmt_duration(epoch_s),
+                    fmt_duration(self.ctx.seconds_per_epoch * (cfg.epochs - epoch - 1)),
+                )
                 if main:
                     if cfg.skip_corrupt:
                         skipped = read_skip_log(self.run.skipped_path)

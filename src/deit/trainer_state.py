@@ -39,6 +39,7 @@ class TrainerState:
             "best_top1": self.best_top1 if self.best_top1 != float("-inf") else None,
             "rng": ckpt.capture_rng_state(),
             "config": self.cfg.to_dict(),
+            "choices": self.choices,  # source and reason of every auto value (recipe, data path, threads)
             "metrics": metrics,
         }
 

@@ -79,19 +79,21 @@ class TrainConfig:
     hf_label_column: str | None = _opt(
         None, "--data hf:PATH: the label column (default: the first ClassLabel column, else label/labels)"
     )
-    workers: int = _opt(
-        default_workers(),
-        "data-loader worker processes per process (default: the CPU cores, at most 4; here "
-        f"{default_workers()})",
+    workers: int | None = _opt(
+        None,
+        "data-loader worker processes per process (default: auto, from the usable cores and --data-cache, "
+        "printed at start; threads + workers never exceed the cores)",
         "-j",
         "--workers",
     )
     pin_mem: bool = _opt(True, "pin host memory in the data loaders")
     data_cache: str = _opt(
-        "none",
+        "auto",
         "decode the dataset once into a uint8 tensor and augment whole batches on the training device: "
-        "memory (tensor in host memory) or device (on the training device too); for data that fits",
-        choices=["none", "memory", "device"],
+        "memory (tensor in host memory), device (on the training device too), none (PIL streaming with "
+        "loader processes) or auto (memory/device when the decoded images fit a quarter of the free RAM / "
+        "half the free GPU memory and, on a CPU, are <= 64 px; printed at start)",
+        choices=["auto", "none", "memory", "device"],
     )
     img_size: int | None = _opt(None, "input image size (default: the model's)", "--img-size", "--input-size")
     mean: tuple[float, float, float] | None = _opt(
@@ -240,7 +242,9 @@ class TrainConfig:
     channels_last: bool = _opt(False, "channels-last memory format")
     device: str = _opt("auto", "auto, cpu, cuda, cuda:N or mps")
     threads: int | None = _opt(
-        None, "torch CPU threads per process (default: torch's choice); tiny models on few cores: try 1"
+        None,
+        "torch CPU threads per process (default: auto, from the usable cores and the data path, printed at "
+        "start)",
     )
     seed: int = _opt(0, "random seed (each process adds its rank)")
     deterministic: bool = _opt(False, "deterministic algorithms (slower)")
