@@ -148,7 +148,8 @@ def test_generated_command_reproduces_the_row(quick_demo: tuple[Path, str, str],
         assert main(argv[1:]) == 0
     saved = load_config_file(tmp_path / "cmd" / "teacher" / "config.yaml")
     assert saved.lr == pytest.approx(cfg.actual_lr())  # the run records --lr-base as the rate used
-    assert replace(saved, lr=cfg.lr, lr_base=cfg.lr_base) == cfg
+    assert cfg.threads is None and saved.threads >= 1  # --threads auto: the run records the count it used
+    assert replace(saved, lr=cfg.lr, lr_base=cfg.lr_base, threads=cfg.threads) == cfg
     ours = torch.load(tmp_path / "cmd" / "teacher" / "last.pt", weights_only=True)["model"]
     demo = torch.load(quick_demo[0] / "teacher" / "last.pt", weights_only=True)["model"]
     assert ours.keys() == demo.keys() and all(torch.equal(ours[k], demo[k]) for k in ours)

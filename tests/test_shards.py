@@ -187,6 +187,7 @@ def test_torchrun_two_processes_see_each_sample_once_and_resume(packed: Path, tm
         "deit_nano_distilled_patch4_16",
     ]
     train += ["--img-size", "16", "--workers", "2", "--epochs", "1", "-b", "8", "--device", "cpu"]
+    train += ["--data-cache", "none"]  # streamed (auto would decode these 51 images once: no stream)
     trained = subprocess.run(
         [*train, "--output", str(tmp_path / "run")], env=env, capture_output=True, text=True, timeout=300
     )
