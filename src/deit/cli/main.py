@@ -10,8 +10,14 @@ from __future__ import annotations
 import argparse
 import errno
 import importlib
+import os
 import re
 import sys
+
+# Before torch loads its OpenMP runtime: idle compute threads sleep instead of spinning. With two 2-thread
+# trainings on 2 cores, spinning threads kept each at 14-35 % of its quiet img/s, sleeping ones at about 65 %
+# (quiet speed unchanged within noise; benchmarks/RESULTS.md). A user's own OMP_WAIT_POLICY wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
