@@ -65,14 +65,14 @@ def auto_mixes(num_images: int, num_classes: int) -> bool:
     return mixes(stats)[0]
 
 
-# CPU budget estimate (2 cores, --jobs 2, one thread per run), from a timing probe on this machine
-# (2026-11-30, shared): resnet8_cifar trains at 358 img/s, deit_micro 199 img/s, deit_micro_distilled with
-# hard distillation 174 img/s; one pass over the 5,000 validation images ~9 s; each deit subprocess ~4 s
-# to start. Per n: 1 teacher + 4 methods x 3 seeds + 1 control = 14 runs, each ~25,000 training images
-# (epochs = 25,000 / (10 n)), 4 validation passes in training + deit eval (val, train) + tokens. 3 n
-# values: 39 students x 25k / ~150 img/s (two jobs share the cores) = 108 core-min, teachers 4, overheads
-# 42 x ~60 s = 42, tokens 1 -> ~155 core-min = ~80 min wall with --jobs 2; teachers at 4x the images
-# (100k, at most 1,000 epochs): +12 core-min.
+# CPU budget (issue 24): one n trained to convergence instead of three short schedules. The 2026-11-30 plan
+# (n = 10/25/50, 25,000 images per student: 250/100/50 epochs) left the students at 25 and 50 per class at
+# 35-50 % train top-1, under-fitted, and no teacher helped (results/data_efficiency_cpu_2026-11-30/). Here:
+# n = 100 (1,000 images, batch 64 by the auto recipe: 15 steps/epoch), students 200 epochs (3,000 steps, twice
+# the auto recipe's 1,500), the resnet8 teacher 300 epochs, every run with Table 9's Mixup/CutMix (the
+# teacher as strong as the data allows; the same augmentation for every student, so none_mix is none).
+# Timing probe (2026-12-05, quiet 2-core AMD EPYC, one thread): deit_micro 200 img/s, resnet8 ~350 img/s.
+# 10 students x 200k images / ~180 img/s (two jobs) = ~19 min each, teacher ~15 min: ~110 min with --jobs 2.
 BUDGETS: dict[str, dict] = {
     "smoke": dict(
         ns=[6, 12],  # the auto recipe's smallest batch is 16: 6 x 3 classes = 18 images
@@ -86,18 +86,17 @@ BUDGETS: dict[str, dict] = {
         runtime=dict(data_cache="memory"),
     ),
     "cpu": dict(
-        ns=[10, 25, 50],
+        ns=[100],
         val_per_class=500,
         student="deit_micro",
         teacher="resnet8_cifar",
-        images_per_run=25_000,
-        # the CNN is ~2x faster per image, and at 25k images it under-fits 50/class (train top-1 47 %, val still
-        # rising; 2026-11-30): 4x the images, at most 1,000 epochs (the auto recipe's cap)
-        teacher_images_per_run=100_000,
+        images_per_run=200_000,
+        teacher_images_per_run=300_000,
+        mix_all=True,  # Mixup 0.8 / CutMix 1.0 for the teacher and every student
         seeds=[0, 1, 2],
-        evals_per_run=4,
+        evals_per_run=10,  # two validation points in the final fifth: "stopped rising" is visible
         token_images=1000,
-        # decoded once into a uint8 tensor: no loader worker started per epoch (250 short epochs at n=10)
+        # decoded once into a uint8 tensor: no loader worker started per epoch
         runtime=dict(data_cache="memory"),
     ),
     # auto-recipe epochs (>= 3,000 optimizer steps, >= 300 epochs), every 10th epoch validated
@@ -210,17 +209,33 @@ def eval_args(ckpt: Path, data: Path, split: str, workers: int, device: str) -> 
 
 
 def convergence(run_dir: Path) -> dict:
-    """Epochs, validation top-1 per evaluated epoch, best and last, from the run's metrics.jsonl."""
+    """Epochs, validation top-1 per evaluated epoch (best, last, and its rise over the final fifth of the run)
+    and the training loss per epoch (its mean over the final fifth minus the fifth before: ~0 = plateaued),
+    from the run's metrics.jsonl."""
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
     curve = [(r["epoch"], r["val_top1"]) for r in rows if "val_top1" in r]
     if not curve:
         raise SystemExit(f"data_efficiency: {run_dir}/metrics.jsonl has no validation score")
+    epochs = rows[-1]["epoch"]
+    fifth = max(1, epochs // 5)
+    start = epochs - fifth  # the final fifth: epochs after ``start``
+    before = [v for e, v in curve if e <= start]
+    loss = [(r["epoch"], r["train_loss"]) for r in rows if "train_loss" in r]
+    last_fifth = [x for e, x in loss if e > start]
+    prev_fifth = [x for e, x in loss if start - fifth < e <= start]
     best = max(v for _, v in curve)
     return {
-        "epochs": rows[-1]["epoch"],
+        "epochs": epochs,
         "val_curve": curve,
+        "loss_curve": loss,
         "best_val": best,
         "last_minus_best": curve[-1][1] - best,
+        "val_rise_last_fifth": curve[-1][1] - before[-1] if before else float("nan"),
+        "loss_change_last_fifth": (
+            sum(last_fifth) / len(last_fifth) - sum(prev_fifth) / len(prev_fifth)
+            if last_fifth and prev_fifth
+            else float("nan")
+        ),
     }
 
 
@@ -233,6 +248,44 @@ def schedule(budget: dict, images: int | None, subset_size: int) -> dict:
     epochs = min(1000, max(1, math.ceil(images / subset_size)))
     ev = max(1, epochs // budget["evals_per_run"])
     return dict(epochs=epochs, eval_interval=ev, save_interval=ev)
+
+
+def build_specs(b: dict, out: Path, manifest: dict, runtime: dict) -> list[dict]:
+    """Every run: key, n, method, seed, run dir and the ``deit train`` flags beyond the shared ones. With
+    ``mix_all`` the teacher and every student get Table 9's Mixup/CutMix (then ``none_mix`` is ``none``)."""
+    classes = manifest["classes"]
+    mix_all = b.get("mix_all", False)
+    specs: list[dict] = []
+    for n in b["ns"]:
+        nl = n_label(n)
+        subset_size = (n or min(manifest["pool_per_class"].values())) * len(classes)
+        base = dict(runtime, **schedule(b, b["images_per_run"], subset_size), **(MIXED if mix_all else {}))
+        teacher_kw = dict(
+            runtime,
+            **schedule(b, b.get("teacher_images_per_run", b["images_per_run"]), subset_size),
+            **(MIXED if mix_all else {}),
+        )
+        rd = out / "runs" / f"n{nl}"
+        specs.append(dict(key=f"n{nl}_teacher", n=n, method="teacher", seed=0, dir=rd / "teacher",
+                          kw=dict(teacher_kw, model=b["teacher"], seed=0)))  # fmt: skip
+        for seed in b["seeds"]:
+            for m in METHODS:
+                if m == "control" and seed != b["seeds"][0]:
+                    continue
+                plain = m.startswith("none")
+                model = f"deit_{b['student'].removeprefix('deit_')}_{'' if plain else 'distilled_'}patch4_32"
+                kw = dict(base, model=model, seed=seed, distillation_type=m if m in DISTILLED else "none")
+                if m in DISTILLED:
+                    kw["teacher_model"] = str(rd / "teacher" / "last.pt")
+                elif m == "none_mix":
+                    kw.update(MIXED)
+                spec = dict(
+                    key=f"n{nl}_{m}_s{seed}", n=n, method=m, seed=seed, dir=rd / f"{m}_s{seed}", kw=kw
+                )
+                if m == "none_mix" and (mix_all or auto_mixes(subset_size, len(classes))):
+                    spec.update(dir=rd / f"none_s{seed}", same_as=f"n{nl}_none_s{seed}")  # the same run
+                specs.append(spec)
+    return specs
 
 
 # ------------------------------------------------------------------------------------------------ main
@@ -300,38 +353,10 @@ def main(argv: list[str] | None = None) -> int:
             )
     runner = (InProcessRunner if a.in_process else rc.Runner)(out)
 
-    # every run: (key, n, method, seed, run dir, deit train flags beyond the shared ones)
     runtime = dict(log_interval=100_000, device=device, workers=workers, **b.get("runtime", {}))
     if threads is not None:
         runtime["threads"] = threads
-    specs: list[dict] = []
-    for n in b["ns"]:
-        nl = n_label(n)
-        subset_size = (n or min(manifest["pool_per_class"].values())) * len(classes)
-        base = dict(runtime, **schedule(b, b["images_per_run"], subset_size))
-        teacher_kw = dict(
-            runtime, **schedule(b, b.get("teacher_images_per_run", b["images_per_run"]), subset_size)
-        )
-        rd = out / "runs" / f"n{nl}"
-        specs.append(dict(key=f"n{nl}_teacher", n=n, method="teacher", seed=0, dir=rd / "teacher",
-                          kw=dict(teacher_kw, model=b["teacher"], seed=0)))  # fmt: skip
-        for seed in b["seeds"]:
-            for m in METHODS:
-                if m == "control" and seed != b["seeds"][0]:
-                    continue
-                plain = m.startswith("none")
-                model = f"deit_{b['student'].removeprefix('deit_')}_{'' if plain else 'distilled_'}patch4_32"
-                kw = dict(base, model=model, seed=seed, distillation_type=m if m in DISTILLED else "none")
-                if m in DISTILLED:
-                    kw["teacher_model"] = str(rd / "teacher" / "last.pt")
-                elif m == "none_mix":
-                    kw.update(MIXED)
-                spec = dict(
-                    key=f"n{nl}_{m}_s{seed}", n=n, method=m, seed=seed, dir=rd / f"{m}_s{seed}", kw=kw
-                )
-                if m == "none_mix" and auto_mixes(subset_size, len(classes)):  # the same run as none
-                    spec.update(dir=rd / f"none_s{seed}", same_as=f"n{nl}_none_s{seed}")
-                specs.append(spec)
+    specs = build_specs(b, out, manifest, runtime)
 
     def do(spec: dict) -> None:
         """Train (unless finished), then the scores of the final checkpoint, each cached in a JSON file."""

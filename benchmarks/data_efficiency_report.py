@@ -11,19 +11,18 @@ import reproduce_cifar10 as rc
 
 STUDENTS = ("none", "none_mix", "soft", "hard", "control")
 DISTILLED = ("soft", "hard")
-BASELINES = (
-    "none",
-    "none_mix",
-)  # auto recipe as a user gets it / same Mixup-CutMix as the distilled students
+# ``none`` has the distilled students' augmentation (the auto recipe mixes from the data, never the teacher;
+# ``mix_all`` mixes every run): the headline baseline. ``none_mix`` adds Mixup/CutMix where ``none`` has none.
+BASELINES = ("none", "none_mix")
 LABELS = {
     "teacher": "CNN teacher",
-    "none": "no distillation (auto)",
+    "none": "no distillation",
     "none_mix": "no distillation, mixed",
     "soft": "soft distillation (fused)",
     "hard": "hard distillation (fused)",
     "control": "control: two class tokens",
 }
-GAIN_TARGET = 3.0  # points (issue 12)
+GAIN_TARGET = 2.0  # points over the equally augmented student without a teacher, > 2 SE (issue 24)
 
 
 def _load(path: Path) -> dict | None:
@@ -68,6 +67,8 @@ def collect(specs: list[dict], out: Path, manifest: dict, budget: dict, eval_dat
                     "train_top1",
                     "epochs",
                     "last_minus_best",
+                    "val_rise_last_fifth",
+                    "loss_change_last_fifth",
                     "cls",
                     "dist",
                     "eval_data_top1",
@@ -78,39 +79,48 @@ def collect(specs: list[dict], out: Path, manifest: dict, budget: dict, eval_dat
                 layers = list(zip(*(r["token_cosine"] for r in by[m])))
                 summ[m]["token_cosine_mean"] = [statistics.fmean(x) for x in layers]
         summ["teacher"] = {
-            k: by["teacher"][0][k] for k in ("val_top1", "train_top1", "epochs", "last_minus_best")
-        }
+            k: by["teacher"][0][k]
+            for k in ("val_top1", "train_top1", "epochs", "last_minus_best", "val_rise_last_fifth",
+                      "loss_change_last_fifth")
+        }  # fmt: skip
         for base in BASELINES:
             summ[f"gain_vs_{base}"] = {
                 m: rc.compare(summ[base]["val_top1"], summ[m]["val_top1"], paired=True) for m in DISTILLED
             }
-        # the headline baseline: the stronger student without a teacher
-        summ["stronger_baseline"] = max(BASELINES, key=lambda m: statistics.fmean(summ[m]["val_top1"]))
         per_n[nl] = summ
     return {"split": manifest, "runs": runs, "per_n": per_n, "checks": checks(per_n, budget)}
 
 
 def checks(per_n: dict, budget: dict) -> dict:
-    """The issue's targets, evaluated on the numbers (reported whatever they are)."""
-    from data_efficiency import n_label
-
-    small = per_n[n_label(budget["ns"][0])]
-    base = small["stronger_baseline"]
-    best = max(DISTILLED, key=lambda m: small[f"gain_vs_{base}"][m]["diff"])
-    g = small[f"gain_vs_{base}"][best]
+    """The issue's targets, evaluated on the numbers (reported whatever they are): the best distilled gain
+    over ``none`` at any n; at that n the teacher above the students, the control (first seed) not above
+    ``none`` beyond noise (mean + 2 SE over its seeds), the hard student's token cosine rising and < 1."""
+    best_n, best = None, None
+    for nl, s in per_n.items():
+        for m in DISTILLED:
+            g = s["gain_vs_none"][m]
+            if best is None or g["diff"] > per_n[best_n]["gain_vs_none"][best]["diff"]:
+                best_n, best = nl, m
+    s = per_n[best_n]
+    g = s["gain_vs_none"][best]
     se_ok = not math.isnan(g["se"]) and g["diff"] > 2 * g["se"]
-    hard_cos = small["hard"].get("token_cosine_mean", [])
+    none = s["none"]["val_top1"]
+    none_se = statistics.stdev(none) / math.sqrt(len(none)) if len(none) > 1 else 0.0
+    control = statistics.fmean(s["control"]["val_top1"])
+    hard_cos = s["hard"].get("token_cosine_mean", [])
     return {
-        "smallest_n": n_label(budget["ns"][0]),
+        "n": best_n,
         "better_distilled": best,
-        "baseline": base,
+        "baseline": "none",
         "gain_points": g["diff"],
         "gain_se": g["se"],
         "gain_target_met": bool(g["diff"] >= GAIN_TARGET and se_ok),
         "teacher_above_students": bool(
-            small["teacher_top1"] > statistics.fmean(small[best]["val_top1"])
-            and small["teacher_top1"] > statistics.fmean(small[base]["val_top1"])
+            s["teacher_top1"] > statistics.fmean(s[best]["val_top1"])
+            and s["teacher_top1"] > statistics.fmean(none)
         ),
+        "control_minus_none": control - statistics.fmean(none),
+        "control_no_better": bool(control <= statistics.fmean(none) + 2 * none_se),
         "hard_cosine_rises_below_1": bool(hard_cos and hard_cos[-1] > hard_cos[0] and max(hard_cos) < 1.0),
     }
 
@@ -130,11 +140,17 @@ def markdown(r: dict) -> str:
         f"### CIFAR-10 data-efficiency curve ({r['budget']} budget)",
         "",
         f"Validation: {r['split']['val_per_class']} images per class, fixed ({r['split']['rule']}). Student "
-        f"`{st['student']}` (patch 4, 32 px), teacher `{st['teacher']}`, seeds {st['seeds']}, auto recipe; "
-        "final (last-epoch) checkpoints scored with `deit eval`. Top-1 % (mean ± std over seeds); gains are "
+        f"`{st['student']}` (patch 4, 32 px), teacher `{st['teacher']}`, seeds {st['seeds']}, auto recipe"
+        + (
+            ", with Table 9's Mixup 0.8 / CutMix 1.0 for the teacher and every student"
+            if st.get("mix_all")
+            else ""
+        )
+        + "; final (last-epoch) checkpoints scored with `deit eval`. Top-1 % (mean ± std over seeds); gains are "
         "paired over seeds (distilled − no distillation, ± standard error; * = beyond 2 SE). `none` is the "
-        "auto recipe without a teacher (it mixes from the data, never the teacher: "
-        "docs/RECIPES.md); `none_mix` has Mixup 0.8 / CutMix 1.0 (the `none` run where auto mixes anyway); the control (first seed only) is there for the token cosine.",
+        "student without a teacher, augmented as the distilled students are (the auto recipe mixes from the "
+        "data, never the teacher: docs/RECIPES.md); `none_mix` has Mixup 0.8 / CutMix 1.0 (the `none` run where "
+        "`none` is mixed already); the control (first seed only) is there for the token cosine.",
         "",
         "| images/class | "
         + " | ".join(LABELS[m] for m in ("teacher", *STUDENTS))
@@ -151,16 +167,21 @@ def markdown(r: dict) -> str:
         cells = [_ms(s[m][h]) for m in DISTILLED for h in ("cls", "dist", "val_top1")]
         lines.append(f"| {nl} | " + " | ".join(cells) + " |")
     lines += ["", "**Convergence**: epochs, final train top-1 (clean images of the run's own subset), last − best "
-              "validation top-1 during training (0 = still at its best at the end)", "",
-              "| images/class | run | epochs | train top-1 | val top-1 | last − best |", "|---:|---|---:|---:|---:|---:|"]  # fmt: skip
+              "validation top-1 during training (0 = still at its best at the end), the validation rise over the "
+              "final fifth of the run (last − the score at its start: ~0 = stopped rising) and the change of the "
+              "mean training loss from the fifth before to the final fifth (~0 = plateaued)", "",
+              "| images/class | run | epochs | train top-1 | val top-1 | last − best | val rise, final fifth | "
+              "loss change, final fifth |", "|---:|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     for nl, s in pn.items():
         t = s["teacher"]
         lines.append(f"| {nl} | teacher | {t['epochs']} | {t['train_top1']:.1f} | {t['val_top1']:.1f} | "
-                     f"{t['last_minus_best']:.1f} |")  # fmt: skip
+                     f"{t['last_minus_best']:.1f} | {t['val_rise_last_fifth']:+.1f} | "
+                     f"{t['loss_change_last_fifth']:+.3f} |")  # fmt: skip
         for m in STUDENTS:
             x = s[m]
             lines.append(f"| {nl} | {m} | {x['epochs'][0]} | {_ms(x['train_top1'])} | {_ms(x['val_top1'])} | "
-                         f"{_ms(x['last_minus_best'])} |")  # fmt: skip
+                         f"{_ms(x['last_minus_best'])} | {_ms(x['val_rise_last_fifth'])} | "
+                         f"{_ms(x['loss_change_last_fifth'], 3)} |")  # fmt: skip
     lines += ["", "**Token cosine** cos(class token, distillation token) per layer (0 = input of block 0), mean "
               "over seeds: hard-distilled student vs the control (second token trained on the labels; paper: "
               "0.93 vs 0.999 at the last layer)", ""]  # fmt: skip
@@ -181,12 +202,13 @@ def markdown(r: dict) -> str:
     c = r["checks"]
     lines += [
         "",
-        f"Targets at n = {c['smallest_n']}: better distilled student = {c['better_distilled']}, gain over "
-        f"the stronger baseline ({c['baseline']}) "
+        f"Targets (issue 24), at the n with the largest distilled gain (n = {c['n']}): better distilled "
+        f"student = {c['better_distilled']}, gain over `none` (the same augmentation, no teacher) "
         f"{c['gain_points']:+.2f} points (SE {c['gain_se']:.2f}): ≥ {GAIN_TARGET:g} and > 2 SE: "
         f"{'yes' if c['gain_target_met'] else 'no'}; teacher above both: "
-        f"{'yes' if c['teacher_above_students'] else 'no'}; hard token cosine rises with depth and stays < 1: "
-        f"{'yes' if c['hard_cosine_rises_below_1'] else 'no'}.",
+        f"{'yes' if c['teacher_above_students'] else 'no'}; control − none {c['control_minus_none']:+.2f}, "
+        f"no better than none (≤ its mean + 2 SE): {'yes' if c['control_no_better'] else 'no'}; hard token "
+        f"cosine rises with depth and stays < 1: {'yes' if c['hard_cosine_rises_below_1'] else 'no'}.",
         "",
         f"Time: {r['total_wall_s'] / 60:.1f} min wall-clock for this invocation (--jobs {st['jobs']}; finished "
         "steps are skipped on a rerun).",
@@ -238,9 +260,43 @@ def plot(r: dict, out: Path) -> None:
     plt.close(fig)
 
 
+def plot_convergence(r: dict, out: Path) -> None:
+    """``convergence.png``: validation top-1 and training loss per epoch, mean over seeds, every n and run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (top, loss) = plt.subplots(1, 2, figsize=(10, 4))
+    methods = ("teacher", "none", "soft", "hard", "control")
+    styles = dict(zip(methods, ("gray", "C2", "C1", "C0", "C3")))
+    for i, nl in enumerate(r["per_n"]):
+        for m in methods:
+            runs = [x for x in r["runs"].values() if x["n"] == nl and x["method"] == m]
+            if not runs:
+                continue
+            for key, ax in (("val_curve", top), ("loss_curve", loss)):
+                curves = [dict(map(tuple, x[key])) for x in runs]
+                epochs = sorted(set.intersection(*(set(c) for c in curves)))
+                ys = [statistics.fmean(c[e] for c in curves) for e in epochs]
+                ax.plot(epochs, ys, color=styles[m], ls=("-", "--", ":", "-.")[i % 4], lw=1,
+                        label=f"n={nl} {LABELS.get(m, m)} ({len(runs)} seed{'s' * (len(runs) > 1)})")  # fmt: skip
+    top.set_xlabel("epoch")
+    top.set_ylabel("validation top-1 (%)")
+    loss.set_xlabel("epoch")
+    loss.set_ylabel("training loss (each run's own objective)")
+    top.set_title("validation top-1, mean over seeds")
+    loss.set_title("training loss, mean over seeds")
+    top.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(out / "convergence.png", dpi=120)
+    plt.close(fig)
+
+
 def write(r: dict, out: Path) -> None:
     md = markdown(r)
     (out / "results.md").write_text(md)
     (out / "results.json").write_text(json.dumps(r, indent=1))
     print(md)
     plot(r, out)
+    plot_convergence(r, out)
