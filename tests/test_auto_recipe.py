@@ -155,6 +155,10 @@ def test_a_warmup_longer_than_the_run_shortens_with_one_warning() -> None:
     cfg, _, warnings = resolve(TINY, epochs=3, warmup_epochs=5, teacher_model="t", distillation_type="hard")
     assert cfg.warmup_epochs == 0 and len(warnings) == 1
     assert "--warmup-epochs 5 is longer than --epochs 3" in warnings[0]
+    cfg, _, warnings = resolve(TINY, recipe="paper", epochs=1, teacher_model="t", distillation_type="hard")
+    # the recipe's warm-up: no flag to blame
+    assert cfg.warmup_epochs == 0 and len(warnings) == 1 and "--warmup-epochs" not in warnings[0]
+    assert "the paper recipe's 5-epoch warm-up is longer than --epochs 1" in warnings[0]
 
 
 def test_a_transformer_from_scratch_on_few_images_is_told_the_better_path() -> None:

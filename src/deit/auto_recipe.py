@@ -266,10 +266,13 @@ def resolve_recipe(
     warnings: list[str] = []
     if out.warmup_epochs > out.epochs:
         short = out.epochs // 5
-        warnings.append(
-            f"--warmup-epochs {out.warmup_epochs} is longer than --epochs {out.epochs}: "
-            f"warm-up shortened to {short} epochs"
+        given = next(c.source for c in choices if c.name == "warmup_epochs") == "flag"
+        warm = (
+            f"--warmup-epochs {out.warmup_epochs}"
+            if given
+            else f"the {cfg.recipe} recipe's {out.warmup_epochs}-epoch warm-up"
         )
+        warnings.append(f"{warm} is longer than --epochs {out.epochs}: warm-up shortened to {short} epochs")
         out = replace(out, warmup_epochs=short)
     if (
         depth is not None
