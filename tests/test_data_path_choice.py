@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from deit.config import TrainConfig, load_config_file
+from deit.data.cache import cache_bytes
 from deit.data_path_choice import (
     CPU_CACHE_MAX_SIDE,
     Machine,
     cgroup_cpu_limit,
     choose_data_path,
-    decoded_bytes,
     usable_cores,
 )
 
@@ -26,9 +26,11 @@ def choose(machine: Machine = CPU2, n: int = 2000, size: int = 32, **flags) -> t
     return cfg, {c.name: c for c in choices}
 
 
-def test_decoded_bytes_are_the_cached_squares() -> None:
-    assert decoded_bytes(2000, 32) == 2000 * 3 * 32 * 32  # small images: cached at their own size
-    assert decoded_bytes(10, 224) == 10 * 3 * 256 * 256  # ImageNet style: room for the random-resized crop
+def test_the_estimate_is_the_cache_itself() -> None:  # uint8 squares + each image's (height, width)
+    assert cache_bytes(2000, 32) == 2000 * (3 * 32 * 32 + 16)  # small images: cached at their own size
+    assert cache_bytes(10, 224) == 10 * (
+        3 * 256 * 256 + 16
+    )  # ImageNet style: room for the random-resized crop
 
 
 def test_small_images_that_fit_are_decoded_once_into_memory() -> None:
@@ -39,7 +41,7 @@ def test_small_images_that_fit_are_decoded_once_into_memory() -> None:
 
 
 def test_over_the_ram_budget_streams_through_pil() -> None:
-    need = decoded_bytes(2000, 32)
+    need = cache_bytes(2000, 32)
     cfg, c = choose(Machine(cores=2, free_ram=4 * need - 1, device_type="cpu"))
     assert cfg.data_cache == "none" and "PIL" in c["data_cache"].reason
     cfg, _ = choose(Machine(cores=2, free_ram=4 * need, device_type="cpu"))

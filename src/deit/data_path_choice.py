@@ -22,19 +22,13 @@ import torch
 from deit.auto_recipe import Choice
 from deit.config import TrainConfig
 from deit.data.batch_aug import parse_rand_augment
-from deit.data.cache import cache_size
+from deit.data.cache import cache_bytes, cache_size
 from deit.errors import ConfigError
 
 RAM_SHARE = 0.25  # the decoded images may take at most this share of the RAM available at start
 DEVICE_SHARE = 0.5  # ... and of the free GPU memory (the rest is the model's, activations included)
 CPU_CACHE_MAX_SIDE = 64  # on a CPU, batched augmentation beats PIL workers up to this image size (px)
 MAX_WORKERS = 8  # loader processes per training process (the official code uses 10 per GPU)
-
-
-def decoded_bytes(num_images: int, img_size: int) -> int:
-    """Bytes of ``num_images`` decoded for the cache: uint8, 3 channels, the cache's storage size."""
-    side = cache_size(img_size)
-    return num_images * 3 * side * side
 
 
 def cgroup_cpu_limit(root: Path = Path("/sys/fs/cgroup")) -> float | None:
@@ -112,7 +106,7 @@ def _auto_cache(num_images: int, img_size: int, aa: str | None, m: Machine) -> t
             parse_rand_augment(aa)
         except ConfigError:
             return "none", f"--aa {aa}: the batched path runs RandAugment policies ('rand-...') only"
-    need = decoded_bytes(num_images, img_size)
+    need = cache_bytes(num_images, img_size)
     side = cache_size(img_size)
     what = f"{num_images} images at {side} px decode to {_mb(need)}"
     if m.device_type == "cuda" and m.free_device_memory is not None:

@@ -83,8 +83,9 @@ class ImagesTensor:
         return ImagesTensor(self.images.to(device), self.targets.to(device), self.sizes)
 
 
-def _check_fits(n: int, size: int, device: torch.device) -> None:
-    need = n * 3 * size * size
+def _check_fits(data: ImagesTensor, device: torch.device) -> None:
+    """The images go to the device (their original sizes stay on the host): at most half its free memory."""
+    need, (n, _, size, _) = data.images.nbytes, data.images.shape
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         if need > 0.5 * free:
@@ -165,7 +166,7 @@ def build_cache(dataset: object, mode: str, device: torch.device, workers: int) 
         raise ConfigError(f"--data-cache must be none, memory or device, got {mode!r}")
     data = decode_to_tensor(dataset, workers=workers)
     if mode == "device":
-        _check_fits(len(data), data.images.shape[-1], device)
+        _check_fits(data, device)
         data = data.to(device)
     elif device.type == "cuda":
         data = ImagesTensor(data.images.pin_memory(), data.targets.pin_memory(), data.sizes)
