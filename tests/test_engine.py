@@ -10,27 +10,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_run import tiny_config
 
 from deit.config import TrainConfig
 from deit.trainer import Trainer
 
 
 def tiny(tmp_path: Path, name: str = "r", **overrides: object) -> TrainConfig:
-    base = dict(
-        data="digits",
-        model="deit_nano_distilled_patch4_16",
-        img_size=16,
-        batch_size=16,
-        workers=0,
-        epochs=1,
-        warmup_epochs=0,
-        aa="none",
-        repeated_aug=False,
-        output=str(tmp_path / name),
-        log_interval=1000,
-        max_steps_per_epoch=3,
-    )
-    return TrainConfig(**{**base, **overrides})
+    return tiny_config(tmp_path, name, **{"max_steps_per_epoch": 3, **overrides})
 
 
 def test_model_ema_trains_evaluates_and_is_saved(tmp_path: Path) -> None:

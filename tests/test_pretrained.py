@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 from PIL import Image
+from tiny_run import tiny_config
 from weights_server import WeightsServer, forbid_internet, publish_model, record_connections, serve
 
 from deit.cli.main import main
@@ -40,21 +41,7 @@ def release(server: WeightsServer, name: str, **kwargs: object) -> torch.nn.Modu
 
 
 def tiny(tmp_path: Path, **overrides: object) -> TrainConfig:
-    base = dict(
-        data="digits",
-        model=NANO,
-        img_size=16,
-        batch_size=16,
-        workers=0,
-        epochs=1,
-        warmup_epochs=0,
-        aa="none",
-        repeated_aug=False,
-        output=str(tmp_path / "r"),
-        log_interval=1000,
-        max_steps_per_epoch=1,
-    )
-    return TrainConfig(**{**base, **overrides})
+    return tiny_config(tmp_path, **{"max_steps_per_epoch": 1, **overrides})
 
 
 def test_starting_weight_options_are_validated(tmp_path: Path) -> None:

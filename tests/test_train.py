@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from tiny_run import tiny_config
 
 from deit.checkpoint import load_checkpoint
 from deit.cli.main import main
@@ -43,24 +44,6 @@ HARD = ["--teacher", "tiny_cnn", "--distillation-type", "hard"]
 
 def train(*args: str) -> int:
     return main(["train", *TINY, *args])
-
-
-def tiny_config(tmp_path: Path, **overrides: object) -> TrainConfig:
-    """One epoch of the distilled nano DeiT on 16-px digits, for in-process Trainer tests."""
-    base = dict(
-        data="digits",
-        model="deit_nano_distilled_patch4_16",
-        img_size=16,
-        batch_size=16,
-        workers=0,
-        epochs=1,
-        warmup_epochs=0,
-        aa="none",
-        repeated_aug=False,
-        output=str(tmp_path / "r"),
-        log_interval=1000,
-    )
-    return TrainConfig(**{**base, **overrides})
 
 
 def weights(run: Path) -> dict[str, torch.Tensor]:
