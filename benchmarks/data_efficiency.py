@@ -2,18 +2,19 @@
 """Data-efficiency curve on CIFAR-10: where does distillation from a convnet pay (DeiT, Touvron et al. 2021)?
 
 For each n (training images per class): a CNN teacher trained on the same n-per-class subset; a DeiT
-student without distillation, twice: with the auto recipe as a user gets it (``none``) and with Table 9's
-Mixup 0.8 / CutMix 1.0 (``none_mix``; the auto recipe decides mixing from the data and the model, never the teacher, so where it
-mixes a plain student anyway, below 26 images per class, ``none_mix`` is the ``none`` run, not trained
-twice); the distilled student with soft and with hard distillation (class head, distillation head, fused);
-and the paper's token control (``control``: the distilled architecture, both heads trained on the labels,
-no teacher: ``--distillation-type none`` on a distilled model, auto recipe like the distilled students;
-first seed only: it is there for the token cosine). Gains are reported against both baselines; the headline is against the
-stronger one. Every run is ``python -m deit train`` with the auto recipe; the benchmark passes only what it
-must fix (model, data, seed, distillation type, teacher, mixing for ``none_mix`` or, under a budget with
-``mix_all`` (``cpu``), Table 9's mixing for every run, epochs where the budget fixes them, device/runtime). Every final checkpoint (``last.pt``) is scored with ``deit eval`` on
-the validation split (and on its own training subset: final train accuracy); the hard students and the
-controls also get ``deit analyze tokens`` (cls <-> dist token cosine per layer).
+student without distillation (``none``), augmented as the distilled students are (the auto recipe decides
+Mixup/CutMix from the data and the model, never the teacher; the ``cpu`` budget gives every run Table 9's
+mixing), and again with Table 9's Mixup 0.8 / CutMix 1.0 (``none_mix``: the ``none`` run itself where that
+one is mixed already, not trained twice); the distilled student with soft and with hard distillation (class
+head, distillation head, fused); and the paper's token control (``control``: the distilled architecture,
+both heads trained on the labels, no teacher: ``--distillation-type none`` on a distilled model; first seed
+only: it is there for the token cosine). Gains are reported against both baselines; the headline is against
+``none``, the equally augmented student. Every run is ``python -m deit train`` with the auto recipe; the
+benchmark passes only what it must fix (model, data, seed, distillation type, teacher, mixing for
+``none_mix`` or for every run under ``mix_all``, epochs where the budget fixes them, device/runtime). Every
+final checkpoint (``last.pt``) is scored with ``deit eval`` on the validation split (and on its own training
+subset: final train accuracy); the hard students and the controls also get ``deit analyze tokens`` (cls <->
+dist token cosine per layer).
 
 Data: ``../shared/data/cifar10/train`` relative to the project root (``<class>/<nnnn>.jpg``), 32 px.
 Validation split (FIXED, the same for every run, budget and n): the last 500 files of every class by
