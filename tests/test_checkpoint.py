@@ -247,9 +247,42 @@ def test_run_folder_refuses_overwrites_and_resumes(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         run.prepare(overwrite=True, resume=True)
     run.prepare(overwrite=True)
-    assert sorted(p.name for p in run.root.iterdir()) == ["notes.txt"]
+    assert sorted(p.name for p in run.root.iterdir()) == [".lock", "notes.txt"]  # the lock of this process
     with pytest.raises(ConfigError, match="not a folder"):
         ckpt.RunFolder(notes).prepare()
+
+
+_HOLD_FOLDER = """
+import sys, time
+from deit.checkpoint import RunFolder
+run = RunFolder(sys.argv[1])
+run.prepare()
+run.config_path.write_text("epochs: 3\\n")  # a run in its first epoch: config.yaml, no checkpoint yet
+print("ready", flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_folder_in_use_by_another_process_is_refused_and_left_alone(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    folder = tmp_path / "run"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_FOLDER, str(folder)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        for flags in ({}, {"overwrite": True}, {"resume": True}):  # the failed-start rule would clear it
+            with pytest.raises(ConfigError, match="in use by another training process") as info:
+                ckpt.RunFolder(folder).prepare(**flags)
+            assert str(folder) in str(info.value)
+        assert (folder / "config.yaml").read_text() == "epochs: 3\n"
+    finally:
+        holder.kill()
+        holder.wait()
+    ckpt.RunFolder(folder).prepare()  # the lock went with the process: a failed start, replaced
+    assert not (folder / "config.yaml").exists()
 
 
 # ---------------------------------------------------------------------------------- export / model

@@ -6,14 +6,15 @@ their names are re-exported here for callers of the training-state API.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 import random
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import torch
@@ -148,6 +149,7 @@ class RunFolder:
     """Paths of one run's output folder (see docs/ARCHITECTURE.md, "Run folder")."""
 
     root: Path
+    _lock: IO[bytes] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
@@ -182,12 +184,47 @@ class RunFolder:
         config.yaml, an empty metrics.jsonl, log.txt): that is no run to protect."""
         return self.last.exists() or self.best.exists() or bool(read_jsonl(self.metrics_path))
 
+    def _hold_lock(self) -> None:
+        """A POSIX lock on ``.lock`` while this object lives (the OS drops it when the process ends, also on a
+        crash or kill): another process cannot prepare this folder meanwhile, so its --overwrite, --resume or
+        failed-start clean-up never touches a live run's files. Not on Windows, nor where the file system
+        has no locks."""
+        if self._lock is not None:
+            return
+        try:
+            import fcntl
+        except ImportError:
+            return
+        try:
+            handle = open(self.root / ".lock", "ab")  # noqa: SIM115 (held open: closing it drops the lock)
+        except OSError:
+            return  # a read-only folder: prepare's write probe says so
+        try:
+            fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            handle.close()
+            if exc.errno in (errno.EACCES, errno.EAGAIN):
+                raise ConfigError(
+                    f"output folder {self.root} is in use by another training process (it holds "
+                    f"{self.root / '.lock'}); wait for it to end or choose another --output"
+                ) from exc
+            return
+        self._lock = handle
+
+    def release(self) -> None:
+        """Drop the lock (a no-op when not held): the run is over."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
     def prepare(self, overwrite: bool = False, resume: bool = False) -> None:
         """Create the folder; refuse to mix runs. Call when the new run starts: overwrite deletes old run files."""
         if overwrite and resume:
             raise ConfigError("--resume and --overwrite cannot be used together")
         if self.root.exists() and not self.root.is_dir():
             raise ConfigError(f"output folder {self.root} exists and is not a folder")
+        if self.root.is_dir():
+            self._hold_lock()
         if self.has_previous_run() and not (resume or overwrite):
             raise ConfigError(
                 f"output folder {self.root} already contains a run (last.pt, best.pt, metrics.jsonl or "
@@ -198,6 +235,7 @@ class RunFolder:
             overwrite = True
         try:
             self.root.mkdir(parents=True, exist_ok=True)
+            self._hold_lock()
             if overwrite:
                 stale = [
                     p

@@ -247,6 +247,13 @@ class Trainer(TrainerState):
         return make_loader(self.data.train, indices, self.cfg, self.device, drop_last=True, generator=g)
 
     def fit(self) -> dict:
+        """Train to ``cfg.epochs`` (or a stop signal); the run folder is free for other processes after."""
+        try:
+            return self._fit()
+        finally:
+            self.run.release()
+
+    def _fit(self) -> dict:
         cfg, main = self.cfg, self.dist.is_main
         self.stop.install()
         metrics: dict[str, Any] = {}
