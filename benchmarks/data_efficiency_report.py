@@ -224,6 +224,38 @@ def plot(r: dict, out: Path) -> None:
 
     pn = list(r["per_n"].values())
     xs = [s["images_per_class"] for s in pn]
+    if len(pn) == 1:
+        _plot_one_n(r, out, plt)
+    else:
+        _plot_curve(r, out, plt, pn, xs)
+    _plot_tokens(r, out, plt)
+
+
+def _plot_one_n(r: dict, out: Path, plt: object) -> None:
+    """One n: a bar per run (mean over seeds), every seed a dot, the std as an error bar."""
+    s = next(iter(r["per_n"].values()))
+    mixed_apart = s["none_mix"]["val_top1"] != s["none"]["val_top1"]  # else none_mix is the none run
+    methods = ["teacher", "none", *(["none_mix"] if mixed_apart else []), "soft", "hard", "control"]
+    colors = dict(teacher="gray", none="C2", none_mix="C4", soft="C1", hard="C0", control="C3")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for i, m in enumerate(methods):
+        vals = [s["teacher_top1"]] if m == "teacher" else s[m]["val_top1"]
+        mean, sd = rc.mean_std(vals)
+        ax.bar(i, mean, yerr=0.0 if math.isnan(sd) else sd, color=colors[m], alpha=0.6, capsize=4)
+        ax.plot([i] * len(vals), vals, "k.", ms=5)
+        ax.text(i, max(vals) + 0.5, f"{mean:.1f}", ha="center", fontsize=8)
+    ax.set_xticks(range(len(methods)), [LABELS[m].replace(" (fused)", "\n(fused)").replace(": ", ":\n") for m in methods],
+                  fontsize=7)  # fmt: skip
+    lo = min(min(s[m]["val_top1"]) for m in methods[1:])
+    ax.set_ylim(max(0.0, lo - 10), s["teacher_top1"] + 5)
+    ax.set_ylabel("validation top-1 (%)")
+    ax.set_title(f"CIFAR-10, {s['images_per_class']} images per class ({r['budget']} budget); dots: seeds")
+    fig.tight_layout()
+    fig.savefig(out / "curve.png", dpi=120)
+    plt.close(fig)
+
+
+def _plot_curve(r: dict, out: Path, plt: object, pn: list[dict], xs: list[int]) -> None:
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(xs, [s["teacher_top1"] for s in pn], marker="s", color="gray", label=LABELS["teacher"])
     for m, color in zip(STUDENTS, ("C2", "C4", "C1", "C0", "C3")):
@@ -245,6 +277,8 @@ def plot(r: dict, out: Path) -> None:
     fig.savefig(out / "curve.png", dpi=120)
     plt.close(fig)
 
+
+def _plot_tokens(r: dict, out: Path, plt: object) -> None:
     fig, ax = plt.subplots(figsize=(6, 4))
     for i, (nl, s) in enumerate(r["per_n"].items()):
         for m, ls in (("hard", "-"), ("control", "--")):

@@ -65,6 +65,31 @@ def test_convergence_reads_the_final_fifth(tmp_path: Path) -> None:
     assert c["loss_change_last_fifth"] == pytest.approx((2 * 1.92) / 2 - (1.93 + 1.92) / 2)
 
 
+def test_one_n_is_drawn_as_bars_with_every_seed(tmp_path: Path) -> None:
+    _bench()
+    import data_efficiency_report as report
+
+    run = {"val_curve": [[10, 30.0], [20, 40.0]], "loss_curve": [[e, 2.0 - e / 20] for e in range(1, 21)]}
+    runs = {
+        f"n100_{m}_s{k}": dict(run, n="100", method=m, seed=k)
+        for m in ("teacher", "none", "soft")
+        for k in (0, 1)
+    }
+    s = {"images_per_class": 100, "teacher_top1": 57.0, "none_mix": {"val_top1": [47.0, 47.4]}}
+    s |= {
+        m: {"val_top1": v}
+        for m, v in (("none", [47.0, 47.4]), ("soft", [48.0, 48.9]), ("hard", [49.0, 48.2]))
+    }
+    s |= {"control": {"val_top1": [47.3], "token_cosine_mean": [0.1, 0.9, 0.99]}}
+    s["hard"]["token_cosine_mean"] = [0.05, 0.8, 0.93]
+    r = {"budget": "cpu", "per_n": {"100": s}, "runs": runs}
+    report.plot(r, tmp_path)
+    report.plot_convergence(r, tmp_path)
+    for png in ("curve.png", "token_cosine.png", "convergence.png"):
+        with Image.open(tmp_path / png) as im:
+            assert im.size[0] > 300
+
+
 @pytest.mark.slow
 def test_smoke_budget_end_to_end(tmp_path: Path) -> None:
     bench = _bench()
