@@ -270,17 +270,14 @@ def build_specs(b: dict, out: Path, manifest: dict, runtime: dict) -> list[dict]
     """Every run: key, n, method, seed, run dir and the ``deit train`` flags beyond the shared ones. With
     ``mix_all`` the teacher and every student get Table 9's Mixup/CutMix (then ``none_mix`` is ``none``)."""
     classes = manifest["classes"]
-    mix_all = b.get("mix_all", False)
+    mix = MIXED if b.get("mix_all", False) else {}  # every run, teacher included, after its schedule flags
     specs: list[dict] = []
     for n in b["ns"]:
         nl = n_label(n)
         subset_size = (n or min(manifest["pool_per_class"].values())) * len(classes)
-        base = dict(runtime, **schedule(b, b["images_per_run"], subset_size), **(MIXED if mix_all else {}))
-        teacher_kw = dict(
-            runtime,
-            **schedule(b, b.get("teacher_images_per_run", b["images_per_run"]), subset_size),
-            **(MIXED if mix_all else {}),
-        )
+        base = dict(runtime, **schedule(b, b["images_per_run"], subset_size), **mix)
+        teacher_images = b.get("teacher_images_per_run", b["images_per_run"])
+        teacher_kw = dict(runtime, **schedule(b, teacher_images, subset_size), **mix)
         rd = out / "runs" / f"n{nl}"
         specs.append(dict(key=f"n{nl}_teacher", n=n, method="teacher", seed=0, dir=rd / "teacher",
                           kw=dict(teacher_kw, model=b["teacher"], seed=0)))  # fmt: skip
@@ -298,7 +295,7 @@ def build_specs(b: dict, out: Path, manifest: dict, runtime: dict) -> list[dict]
                 spec = dict(
                     key=f"n{nl}_{m}_s{seed}", n=n, method=m, seed=seed, dir=rd / f"{m}_s{seed}", kw=kw
                 )
-                if m == "none_mix" and (mix_all or auto_mixes(subset_size, len(classes))):
+                if m == "none_mix" and (bool(mix) or auto_mixes(subset_size, len(classes))):
                     spec.update(dir=rd / f"none_s{seed}", same_as=f"n{nl}_none_s{seed}")  # the same run
                 specs.append(spec)
     return specs

@@ -95,12 +95,9 @@ def checks(per_n: dict, budget: dict) -> dict:
     """The issue's targets, evaluated on the numbers (reported whatever they are): the best distilled gain
     over ``none`` at any n; at that n the teacher above the students, the control (first seed) not above
     ``none`` beyond noise (mean + 2 SE over its seeds), the hard student's token cosine rising and < 1."""
-    best_n, best = None, None
-    for nl, s in per_n.items():
-        for m in DISTILLED:
-            g = s["gain_vs_none"][m]
-            if best is None or g["diff"] > per_n[best_n]["gain_vs_none"][best]["diff"]:
-                best_n, best = nl, m
+    best_n, best = max(
+        ((nl, m) for nl in per_n for m in DISTILLED), key=lambda k: per_n[k[0]]["gain_vs_none"][k[1]]["diff"]
+    )
     s = per_n[best_n]
     g = s["gain_vs_none"][best]
     se_ok = not math.isnan(g["se"]) and g["diff"] > 2 * g["se"]
