@@ -3,6 +3,9 @@
 - One intra-op thread per test process: tiny models are faster with one than two on 2 cores, subprocess
   tests run beside the test process, and results match subprocesses started with OMP_NUM_THREADS=1.
 - The trainer reconfigures the "deit" logger (handlers, level, propagate=False): undo it after each test.
+- The most expensive files start first (``@pytest.mark.slow(seconds=N)``, N measured with ``--durations``):
+  pytest-xdist hands out whole files (``--dist loadfile``) in collection order, so a long file that
+  starts last would keep one core busy while the other waits (longest-first scheduling).
 """
 
 import logging
@@ -12,6 +15,18 @@ import pytest
 import torch
 
 torch.set_num_threads(1)
+
+
+def _seconds(item: pytest.Item) -> float:
+    marker = item.get_closest_marker("slow")
+    return float(marker.kwargs.get("seconds", 5)) if marker else 0.2
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    cost: dict[str, float] = {}
+    for item in items:
+        cost[item.nodeid.split("::")[0]] = cost.get(item.nodeid.split("::")[0], 0.0) + _seconds(item)
+    items.sort(key=lambda item: -cost[item.nodeid.split("::")[0]])  # stable: a file keeps its own order
 
 
 # The "deit" logger as the suite starts: restored after every test, also after a module-scoped fixture that

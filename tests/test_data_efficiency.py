@@ -90,7 +90,7 @@ def test_one_n_is_drawn_as_bars_with_every_seed(tmp_path: Path) -> None:
             assert im.size[0] > 300
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=40)
 def test_smoke_budget_end_to_end(tmp_path: Path) -> None:
     bench = _bench()
     data = make_shapes(tmp_path / "data", per_class=16, seed=0)

@@ -230,7 +230,7 @@ def test_refuses_a_non_empty_out_folder(tmp_path: Path, capsys: pytest.CaptureFi
 RECORDED_SEED0 = Path(__file__).parents[1] / "benchmarks" / "results" / "demo_seeds" / "seed0" / "table.json"
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=135)
 def test_default_demo_shows_the_distillation_gain(tmp_path: Path) -> None:
     """The default `deit demo`'s headline (seed 0, the settings users run) in about a third of its time: the
     three runs the headline compares (teacher, no distillation, soft distillation) with the demo's own configs,

@@ -308,7 +308,7 @@ sys.exit(main(sys.argv[2:]))
 
 
 @pytest.mark.distributed
-@pytest.mark.slow
+@pytest.mark.slow(seconds=30)
 def test_ddp_nonfinite_loss_on_one_process_skips_or_stops_everywhere_without_hanging(tmp_path: Path) -> None:
     import os
     import subprocess

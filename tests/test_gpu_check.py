@@ -26,7 +26,7 @@ def test_peak_table_matches_device_names() -> None:
     assert gc.peak_bf16_tflops("Some Unknown Card") is None
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=17)
 def test_smoke_runs_every_part(tmp_path: Path) -> None:
     gc = load_gpu_check()
     rc = gc.main(["--smoke", "--out", str(tmp_path)])

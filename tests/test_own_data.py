@@ -38,7 +38,7 @@ def fresh_top1(run: Path, fresh: Path) -> dict[str, float]:
     return out
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=65)
 def test_readme_own_data_commands_train_a_teacher_and_a_student(tmp_path: Path) -> None:
     teacher_cmd, student_cmd = readme_commands()
     assert teacher_cmd[:2] == student_cmd[:2] == ["deit", "train"]

@@ -155,7 +155,7 @@ dist.destroy_process_group()
 
 
 @pytest.mark.distributed
-@pytest.mark.slow
+@pytest.mark.slow(seconds=27)
 def test_torchrun_two_processes_see_each_sample_once_and_resume(packed: Path, tmp_path: Path) -> None:
     script = tmp_path / "run_shards.py"
     script.write_text(textwrap.dedent(TORCHRUN_SCRIPT))

@@ -252,7 +252,7 @@ def test_teacher_with_other_class_count_fails_before_training(tmp_path: Path, ca
 
 
 @pytest.mark.distributed
-@pytest.mark.slow
+@pytest.mark.slow(seconds=25)
 def test_torchrun_two_processes_match_one_process(tmp_path: Path) -> None:
     """2 x gloo processes with batch 16 == 1 process with batch 32 (same global batch, same samples)."""
     common = [
