@@ -14,7 +14,7 @@ Real photos (issue 22): ``--photos`` (default ``../shared/data/cifar10/train``) 
 (200) JPEGs of each of its 10 classes in ``mydata/`` and scores on ``--held-out-per-class`` (100) other
 training photos of each class (files from number 4000 on: never in ``mydata/``, not the block's
 ``--val-split``). Per seed, interleaved: the block as written (``default``: ``--data-cache auto``, threads and
-workers auto) and the same at equal epochs on the old path (``old``: ``--data-cache none``, torch's threads,
+workers auto) and the same at equal epochs on the old path (``old``: ``--data-cache none``, torch's threads, NCHW layout,
 ``min(4, cores)`` workers); then ``--probe-epochs`` epochs of the block on the PIL path with ``--threads 1``
 and ``2``; ``--contention`` adds the block run alone and as two identical copies at once, both paths.
 
@@ -117,8 +117,10 @@ def photo_folders(src: Path, work: Path, per_class: int, held_out: int) -> None:
 
 
 def old_path_flags() -> list[str]:
-    """Today's path before --data-cache auto: PIL streaming, torch's threads, min(4, cores) workers."""
+    """The path before issue 22's auto choices: PIL streaming, torch's threads, min(4, cores) workers, the
+    default (NCHW) memory layout."""
     return [
+        "--no-channels-last",
         "--data-cache",
         "none",
         "--threads",

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_run import tiny_config
 
 from deit.config import TrainConfig, load_config_file
 from deit.data.cache import cache_bytes
@@ -85,14 +86,26 @@ def test_threads_follow_torch_s_setting() -> None:
 
 
 def test_flags_win() -> None:
-    cfg, c = choose(data_cache="none", threads=1, workers=3)
-    assert (cfg.data_cache, cfg.threads, cfg.workers) == ("none", 1, 3)
-    assert {k: v.source for k, v in c.items()} == dict.fromkeys(("data_cache", "threads", "workers"), "flag")
+    cfg, c = choose(data_cache="none", threads=1, workers=3, channels_last=False)
+    assert (cfg.data_cache, cfg.threads, cfg.workers, cfg.channels_last) == ("none", 1, 3, False)
+    names = ("data_cache", "threads", "workers", "channels_last")
+    assert {k: v.source for k, v in c.items()} == dict.fromkeys(names, "flag")
     cfg, c = choose(Machine(cores=4, free_ram=GIB, device_type="cpu"), data_cache="none", threads=1)
     assert (cfg.workers, c["workers"].source) == (3, "auto")  # the other one fills the remaining cores
     cfg, _ = choose(Machine(cores=4, free_ram=GIB, device_type="cpu"), data_cache="none", workers=3)
     assert cfg.threads == 1
     assert choose(n=10**9, data_cache="memory")[0].data_cache == "memory"  # even over the budget
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda", "mps"])
+def test_a_convnet_on_a_cpu_trains_channels_last(device: str) -> None:
+    machine = Machine(cores=2, free_ram=GIB, device_type=device)
+    cfg, c = choose_data_path(TrainConfig(), 2000, 32, machine, convnet=True)
+    assert (cfg.channels_last, c[-1].name, c[-1].source) == (device == "cpu", "channels_last", "auto")
+    cfg, c = choose_data_path(TrainConfig(), 2000, 32, machine, convnet=False)
+    assert cfg.channels_last is False and "transformer" in c[-1].reason  # measured: no gain, a bit slower
+    cfg, _ = choose_data_path(TrainConfig(channels_last=True), 2000, 32, machine, convnet=False)
+    assert cfg.channels_last is True
 
 
 def test_usable_cores_share_the_node_and_read_the_cgroup_quota(tmp_path: Path) -> None:
@@ -134,6 +147,7 @@ def test_run_records_the_choice_and_times_each_epoch(tmp_path: Path) -> None:
     train(cfg)
     saved = load_config_file(out / "config.yaml")
     assert (saved.data_cache, saved.workers, saved.threads) == ("memory", 0, torch.get_num_threads())
+    assert saved.channels_last is False  # a transformer
     text = (out / "config.yaml").read_text()
     assert "data_cache: memory  # auto: " in text and f"threads: {saved.threads}  # auto: " in text
     state = load_checkpoint(out / "last.pt")
@@ -146,3 +160,17 @@ def test_run_records_the_choice_and_times_each_epoch(tmp_path: Path) -> None:
     assert len(lines) == 2, log
     assert all(" img/s | 0:00:" in ln and ", eta 0:" in ln for ln in lines), lines
     assert lines[-1].endswith("eta 0:00:00")
+
+
+def test_a_convnet_run_trains_channels_last_and_a_resume_keeps_it(tmp_path: Path) -> None:
+    from deit.trainer import Trainer
+
+    cfg = tiny_config(tmp_path, "cnn", model="tiny_cnn", epochs=1)
+    trainer = Trainer(cfg)
+    assert trainer.cfg.channels_last is True and trainer.choices["channels_last"]["source"] == "auto"
+    conv = next(m for m in trainer.model.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    trainer.fit()
+    assert load_config_file(tmp_path / "cnn" / "config.yaml").channels_last is True
+    flagged = Trainer(tiny_config(tmp_path, "flag", model="tiny_cnn", epochs=1, channels_last=False))
+    assert flagged.cfg.channels_last is False and flagged.choices["channels_last"]["source"] == "flag"

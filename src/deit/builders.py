@@ -121,7 +121,7 @@ def build_data(cfg: TrainConfig, world_size: int = 1, device: torch.device | Non
         depth = transformer_depth(cfg.model)  # the built network decides transformer vs convnet
     cfg, choices, warnings = resolve_recipe(cfg, stats, world_size, depth)
     machine = Machine.probe(device or torch.device("cpu"))
-    cfg, path_choices = choose_data_path(cfg, len(train) + len(val), img_size, machine)
+    cfg, path_choices = choose_data_path(cfg, len(train) + len(val), img_size, machine, convnet=depth is None)
     choices += path_choices
     if cfg.data_cache != "none":  # datasets yield uint8 tensors, decoded once; augmentation is batched
         from torchvision import transforms as T

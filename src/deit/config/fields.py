@@ -239,7 +239,11 @@ class TrainConfig:
     # runtime
     amp: str = _opt("auto", _HELP["amp"], choices=["auto", "none", "bf16", "fp16"], nargs="?", const="bf16")
     compile: bool = _opt(False, "torch.compile the student")
-    channels_last: bool = _opt(False, "channels-last memory format")
+    channels_last: bool | None = _opt(
+        None,
+        "channels-last memory format for the student and a convnet teacher (default: auto, on for a convnet "
+        "trained on a CPU, printed at start)",
+    )
     device: str = _opt("auto", "auto, cpu, cuda, cuda:N or mps")
     threads: int | None = _opt(
         None,
