@@ -1,12 +1,11 @@
-"""The AdamW step on a CPU: torch's default there (one loop per parameter, what deit uses off CUDA) against
-the multi-tensor ``foreach`` and the ``fused`` implementations.
+"""The AdamW step on a CPU: torch's default there (one loop per parameter) against the multi-tensor
+``foreach`` and the ``fused`` implementations (deit's default on a CPU and on CUDA: ``--fused-opt`` auto).
 
-torch picks ``foreach`` by itself only for CUDA tensors (deit asks for ``fused`` on CUDA). This prints the
-time of one step for each implementation on three zoo models (gradients set, one thread by default), the
-speed-up of each over the default, and whether the weights after 20 steps equal the default's bit for bit.
-It is the evidence for keeping the default on a CPU for now: ``foreach`` is bit-equal but slower on DeiT-Ti,
-``fused`` is the fastest everywhere but rounds differently, so every recorded CPU result (the README's demo
-table first) would have to be measured again with it.
+torch picks ``foreach`` by itself only for CUDA tensors and ``fused`` never. This prints the time of one step
+for each implementation on three zoo models (gradients set, one thread by default), the speed-up of each over
+the default, and whether the weights after 20 steps equal the default's bit for bit: ``foreach`` does (but is
+slower on DeiT-Ti), ``fused`` rounds differently (the same update rule; ``--no-fused-opt`` gives the loop back,
+which ``deit demo`` pins so that its recorded tables reproduce to the digit).
 
     python benchmarks/optimizer_step.py [--threads 1] [--steps 200]
 """

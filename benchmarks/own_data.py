@@ -212,7 +212,7 @@ def run_photos(a: argparse.Namespace, commands: list[list[str]]) -> dict:
                 f"{st['fused_top1']:.2f}",
                 flush=True,
             )
-    for threads in (1, 2):
+    for threads in (1, 2) if a.probe_epochs else ():
         runs = train_block(
             variant_dir(root, f"pil-threads{threads}"),
             commands,
@@ -286,7 +286,9 @@ def main() -> None:
     p.add_argument("--photos", type=Path, nargs="?", const=CIFAR_TRAIN, default=None, help="real-photo mode")
     p.add_argument("--per-class", type=int, default=200, help="photos: training photos per class")
     p.add_argument("--held-out-per-class", type=int, default=100, help="photos: scoring photos per class")
-    p.add_argument("--probe-epochs", type=int, default=3, help="photos: epochs of the --threads 1/2 probes")
+    p.add_argument(
+        "--probe-epochs", type=int, default=3, help="photos: epochs of the --threads 1/2 probes (0: none)"
+    )
     p.add_argument(
         "--epochs", type=int, default=None, help="photos: override the block's epochs (smoke tests)"
     )

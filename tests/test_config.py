@@ -517,7 +517,8 @@ VALID = {  # value ranges from the paper / timm semantics, written independently
         "skip_corrupt pin_mem overwrite model_ema compile augment".split(),
         st.booleans(),
     ),
-    **dict.fromkeys("channels_last deterministic dist_eval tensorboard".split(), st.booleans()),
+    **dict.fromkeys("deterministic dist_eval tensorboard".split(), st.booleans()),
+    **dict.fromkeys("channels_last fused_opt".split(), st.none() | st.booleans()),  # None: auto
     **dict.fromkeys("needs_weights sched_official".split(), st.booleans()),
     **dict.fromkeys("mean teacher_mean".split(), st.none() | st.tuples(*[_floats(0, 1)] * 3)),
     **dict.fromkeys("std teacher_std".split(), st.none() | st.tuples(*[_floats(1e-3, 2)] * 3)),
@@ -594,7 +595,7 @@ def _argv(values: dict) -> list[str]:
     argv: list[str] = []
     for name, value in values.items():
         flag = "--data" if name == "data" else FLAGS[name][-1]  # --data-path: a main.py line (--lr scaled)
-        if (name in TUPLES or name in ("aa", "repeated_aug")) and value is None:
+        if (name in TUPLES or name in ("aa", "repeated_aug", "channels_last", "fused_opt")) and value is None:
             continue  # nargs=2 or 3, a bool flag, or --aa (where none is a value): left at its default (None)
         if isinstance(value, bool):
             argv.append(flag if value else "--no-" + flag[2:])

@@ -86,9 +86,10 @@ def test_threads_follow_torch_s_setting() -> None:
 
 
 def test_flags_win() -> None:
-    cfg, c = choose(data_cache="none", threads=1, workers=3, channels_last=False)
+    cfg, c = choose(data_cache="none", threads=1, workers=3, channels_last=False, fused_opt=False)
     assert (cfg.data_cache, cfg.threads, cfg.workers, cfg.channels_last) == ("none", 1, 3, False)
-    names = ("data_cache", "threads", "workers", "channels_last")
+    assert cfg.fused_opt is False
+    names = ("data_cache", "threads", "workers", "channels_last", "fused_opt")
     assert {k: v.source for k, v in c.items()} == dict.fromkeys(names, "flag")
     cfg, c = choose(Machine(cores=4, free_ram=GIB, device_type="cpu"), data_cache="none", threads=1)
     assert (cfg.workers, c["workers"].source) == (3, "auto")  # the other one fills the remaining cores
@@ -101,11 +102,22 @@ def test_flags_win() -> None:
 def test_a_convnet_on_a_cpu_trains_channels_last(device: str) -> None:
     machine = Machine(cores=2, free_ram=GIB, device_type=device)
     cfg, c = choose_data_path(TrainConfig(), 2000, 32, machine, convnet=True)
-    assert (cfg.channels_last, c[-1].name, c[-1].source) == (device == "cpu", "channels_last", "auto")
+    c = {x.name: x for x in c}
+    assert (cfg.channels_last, c["channels_last"].source) == (device == "cpu", "auto")
     cfg, c = choose_data_path(TrainConfig(), 2000, 32, machine, convnet=False)
-    assert cfg.channels_last is False and "transformer" in c[-1].reason  # measured: no gain, a bit slower
+    c = {x.name: x for x in c}
+    assert cfg.channels_last is False and "transformer" in c["channels_last"].reason  # measured: no gain
     cfg, _ = choose_data_path(TrainConfig(channels_last=True), 2000, 32, machine, convnet=False)
     assert cfg.channels_last is True
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda", "mps"])
+def test_adamw_is_fused_on_cpu_and_cuda(device: str) -> None:
+    machine = Machine(cores=2, free_ram=GIB, device_type=device)
+    cfg, c = choose(machine)
+    assert cfg.fused_opt is (device != "mps") and c["fused_opt"].source == "auto"
+    cfg, c = choose(machine, opt="sgd")
+    assert cfg.fused_opt is False and "--opt sgd" in c["fused_opt"].reason
 
 
 def test_usable_cores_share_the_node_and_read_the_cgroup_quota(tmp_path: Path) -> None:
@@ -148,6 +160,7 @@ def test_run_records_the_choice_and_times_each_epoch(tmp_path: Path) -> None:
     saved = load_config_file(out / "config.yaml")
     assert (saved.data_cache, saved.workers, saved.threads) == ("memory", 0, torch.get_num_threads())
     assert saved.channels_last is False  # a transformer
+    assert saved.fused_opt is True and state_fused(out)
     text = (out / "config.yaml").read_text()
     assert "data_cache: memory  # auto: " in text and f"threads: {saved.threads}  # auto: " in text
     state = load_checkpoint(out / "last.pt")
@@ -160,6 +173,13 @@ def test_run_records_the_choice_and_times_each_epoch(tmp_path: Path) -> None:
     assert len(lines) == 2, log
     assert all(" img/s | 0:00:" in ln and ", eta 0:" in ln for ln in lines), lines
     assert lines[-1].endswith("eta 0:00:00")
+
+
+def state_fused(out: Path) -> bool:
+    from deit.checkpoint import load_checkpoint
+
+    groups = load_checkpoint(out / "last.pt")["optimizer"]["param_groups"]
+    return all(g["fused"] for g in groups)
 
 
 def test_a_convnet_run_trains_channels_last_and_a_resume_keeps_it(tmp_path: Path) -> None:

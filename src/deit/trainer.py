@@ -120,7 +120,7 @@ class Trainer(TrainerState):
             cfg.weight_decay,
             cfg.opt_eps,
             cfg.momentum,
-            fused=device.type == "cuda",
+            fused=bool(cfg.fused_opt),  # resolved with the data path (auto: AdamW on CPU and CUDA)
         )
         self.scaler = torch.amp.GradScaler("cuda") if amp == "fp16" else None
         self.schedule = LRSchedule(

@@ -244,6 +244,11 @@ class TrainConfig:
         "channels-last memory format for the student and a convnet teacher (default: auto, on for a convnet "
         "trained on a CPU, printed at start)",
     )
+    fused_opt: bool | None = _opt(
+        None,
+        "AdamW as one fused kernel per step (default: auto, on for CPU and CUDA; --no-fused-opt: torch's "
+        "per-parameter loop, same update rule, other rounding)",
+    )
     device: str = _opt("auto", "auto, cpu, cuda, cuda:N or mps")
     threads: int | None = _opt(
         None,
