@@ -10,6 +10,7 @@
 
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import torch
@@ -23,10 +24,10 @@ def _seconds(item: pytest.Item) -> float:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    cost: dict[str, float] = {}
+    cost: dict[Path, float] = {}
     for item in items:
-        cost[item.nodeid.split("::")[0]] = cost.get(item.nodeid.split("::")[0], 0.0) + _seconds(item)
-    items.sort(key=lambda item: -cost[item.nodeid.split("::")[0]])  # stable: a file keeps its own order
+        cost[item.path] = cost.get(item.path, 0.0) + _seconds(item)
+    items.sort(key=lambda item: -cost[item.path])  # stable: a file keeps its own order
 
 
 # The "deit" logger as the suite starts: restored after every test, also after a module-scoped fixture that

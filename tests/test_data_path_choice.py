@@ -182,7 +182,7 @@ def state_fused(out: Path) -> bool:
     return all(g["fused"] for g in groups)
 
 
-def test_a_convnet_run_trains_channels_last_and_a_resume_keeps_it(tmp_path: Path) -> None:
+def test_a_convnet_run_trains_channels_last_and_records_it(tmp_path: Path) -> None:
     from deit.trainer import Trainer
 
     cfg = tiny_config(tmp_path, "cnn", model="tiny_cnn", epochs=1)

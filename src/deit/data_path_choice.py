@@ -199,16 +199,14 @@ def choose_data_path(
                 f"{why}; capped by torch's {machine.max_threads} (OMP_NUM_THREADS)",
             )
         choices.append(Choice(name, values[name], "auto", why))
-    channels_last = cfg.channels_last
-    if channels_last is None:
-        channels_last, why = _auto_channels_last(convnet, machine)
-        choices.append(Choice("channels_last", channels_last, "auto", why))
-    else:
-        choices.append(Choice("channels_last", channels_last, "flag", "given"))
-    fused = cfg.fused_opt
-    if fused is None:
-        fused, why = _auto_fused(cfg.opt, machine)
-        choices.append(Choice("fused_opt", fused, "auto", why))
-    else:
-        choices.append(Choice("fused_opt", fused, "flag", "given"))
-    return replace(cfg, data_cache=cache, channels_last=channels_last, fused_opt=fused, **values), choices
+    for name, auto in (
+        ("channels_last", lambda: _auto_channels_last(convnet, machine)),
+        ("fused_opt", lambda: _auto_fused(cfg.opt, machine)),
+    ):
+        given = getattr(cfg, name)
+        if given is None:
+            values[name], why = auto()
+            choices.append(Choice(name, values[name], "auto", why))
+        else:
+            choices.append(Choice(name, given, "flag", "given"))
+    return replace(cfg, data_cache=cache, **values), choices
