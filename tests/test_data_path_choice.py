@@ -120,6 +120,19 @@ def test_adamw_is_fused_on_cpu_and_cuda(device: str) -> None:
     assert cfg.fused_opt is False and "--opt sgd" in c["fused_opt"].reason
 
 
+@pytest.mark.parametrize("opt", ["adamw", "sgd"])
+def test_fused_opt_builds_the_fused_kernel_of_either_optimizer(opt: str) -> None:
+    from deit.optim import build_optimizer
+
+    model = torch.nn.Linear(4, 3)
+    for fused in (True, False):
+        o = build_optimizer(model, opt, lr=0.1, weight_decay=0.05, fused=fused)
+        assert all(bool(g["fused"]) is fused for g in o.param_groups)
+        model(torch.randn(2, 4)).sum().backward()
+        o.step()  # the fused CPU kernel exists for this optimizer
+        assert torch.isfinite(model.weight).all()
+
+
 def test_usable_cores_share_the_node_and_read_the_cgroup_quota(tmp_path: Path) -> None:
     assert usable_cores(local_processes=10_000) == 1
     assert usable_cores(2) <= max(1, usable_cores(1))

@@ -246,8 +246,8 @@ class TrainConfig:
     )
     fused_opt: bool | None = _opt(
         None,
-        "AdamW as one fused kernel per step (default: auto, on for CPU and CUDA; --no-fused-opt: torch's "
-        "per-parameter loop, same update rule, other rounding)",
+        "the optimizer as one fused kernel per step (default: auto, on for AdamW on CPU and CUDA; SGD only "
+        "with the flag; --no-fused-opt: torch's per-parameter loop, same update rule, other rounding)",
     )
     device: str = _opt("auto", "auto, cpu, cuda, cuda:N or mps")
     threads: int | None = _opt(

@@ -4,7 +4,7 @@
 ``transformers.pipeline("image-classification", model=folder)`` does with its default (torchvision) image
 processor backend, so that both give the same top-1: the uint8 image is resized as a tensor (antialiased),
 centre-cropped at ``floor((size - crop) / 2)`` (zero-padded when smaller), then rescaled and normalised.
-The settings come from :func:`deit.models.hf.read_image_processor` (defaults of the processor class filled in).
+The settings come from :func:`deit.models.hf_preprocess.read_image_processor` (defaults of the processor class filled in).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def _center_crop(img: torch.Tensor, height: int, width: int) -> torch.Tensor:
 
 def processor_transform(processor: dict[str, Any]) -> Callable[[Image.Image], torch.Tensor]:
     """PIL RGB image -> ``[3, H, W]`` float tensor, as transformers preprocesses with ``processor``
-    (the dict returned by :func:`deit.models.hf.read_image_processor`)."""
+    (the dict returned by :func:`deit.models.hf_preprocess.read_image_processor`)."""
     interpolation = _RESAMPLE[processor["resample"]]
     mean = torch.tensor(processor["image_mean"], dtype=torch.float32).view(-1, 1, 1)
     std = torch.tensor(processor["image_std"], dtype=torch.float32).view(-1, 1, 1)
