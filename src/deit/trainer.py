@@ -10,6 +10,7 @@ state, ``weights_only`` loadable), ``model.safetensors`` + ``model.json`` and ``
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 import time
@@ -411,6 +412,11 @@ def train(cfg: TrainConfig) -> dict:
             trainer = Trainer(cfg)
             return trainer.fit()
     finally:
+        # The DDP wrapper holds the process group: free it now, while the interpreter is whole. Left to the
+        # interpreter's exit, gloo's threads can abort a rank that finished first (SIGABRT, "terminate
+        # called without an active exception"; seen once under a loaded test suite).
+        trainer = None
+        gc.collect()
         cleanup()
 
 
