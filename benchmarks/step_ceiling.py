@@ -6,7 +6,8 @@
 Three contestants, timed interleaved in one process (``deit.analysis.timing``), reported as GFLOP/s:
 - ``step``: one hard-distillation training step of the README's student (``deit_micro_distilled_patch4_32``,
   forward + backward + AdamW) with the frozen ``resnet8_cifar`` teacher's forward, the work of every
-  ``deit train`` step of the own-data block;
+  ``deit train`` step of the own-data block (the step of ``deit benchmark --mode train``: torch's default
+  AdamW, where ``deit train`` uses the fused one; the optimizer is about 1 % of this step either way);
 - ``student linears``: the student's own matrix products alone (its qkv, projection and MLP shapes over
   batch x 66 tokens, forward + both backward products): the part of the step a faster data path cannot touch;
 - ``ceiling``: one square fp32 matrix product (1024^3), the best rate torch's BLAS reaches here.

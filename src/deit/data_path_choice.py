@@ -5,7 +5,8 @@ The data path: decode the training and validation images once into a uint8 tenso
 processes (ImageNet). The CPU: torch's compute threads plus the loader's worker processes never exceed the
 cores this process may use (affinity, cgroup quota, shared with the other processes of the node under
 torchrun). The memory layout: a convnet trained on a CPU runs channels-last. The optimizer: AdamW as one
-fused kernel per step on a CPU or a CUDA GPU. A flag always wins. The numbers behind each rule are in ``docs/RECIPES.md``.
+fused kernel per step on a CPU or a CUDA GPU. A flag always wins. The numbers behind each rule are in
+``docs/RECIPES.md``.
 
     machine = Machine.probe(torch.device("cpu"))
     cfg, choices = choose_data_path(cfg, num_images=2000, img_size=32, machine=machine, convnet=True)
@@ -175,9 +176,9 @@ def _auto_fused(opt: str, m: Machine) -> tuple[bool, str]:
 def choose_data_path(
     cfg: TrainConfig, num_images: int, img_size: int, machine: Machine, convnet: bool = False
 ) -> tuple[TrainConfig, list[Choice]]:
-    """Resolve ``data_cache`` ('auto'), ``threads``, ``workers``, ``channels_last`` and ``fused_opt`` (None) of ``cfg`` for
-    ``num_images`` (training + validation images, all cached) at ``img_size``, training a ``convnet`` or a
-    transformer; return the config and a Choice per field."""
+    """Resolve ``data_cache`` ('auto'), ``threads``, ``workers``, ``channels_last`` and ``fused_opt`` (None)
+    of ``cfg`` for ``num_images`` (training + validation images, all cached) at ``img_size``, training a
+    ``convnet`` or a transformer; return the config and a Choice per field."""
     choices: list[Choice] = []
     cache = cfg.data_cache
     if cache == "auto":
@@ -186,7 +187,7 @@ def choose_data_path(
     else:
         choices.append(Choice("data_cache", cache, "flag", "given"))
     proposed = _auto_cpu(cache, cfg.threads, cfg.workers, machine)
-    values: dict[str, int] = {}
+    values: dict[str, int | bool] = {}
     for name in ("threads", "workers"):
         given = getattr(cfg, name)
         if given is not None:

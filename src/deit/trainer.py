@@ -10,7 +10,6 @@ state, ``weights_only`` loadable), ``model.safetensors`` + ``model.json`` and ``
 
 from __future__ import annotations
 
-import gc
 import logging
 import sys
 import time
@@ -405,18 +404,13 @@ class Trainer(TrainerState):
 
 def train(cfg: TrainConfig) -> dict:
     """Run one training job described by ``cfg``; returns the final metrics and the run folder."""
-    trainer = None
     cfg = validate(cfg)
     try:
         with cpu_threads(cfg.threads):
             trainer = Trainer(cfg)
             return trainer.fit()
     finally:
-        # The DDP wrapper holds the process group: free it now, while the interpreter is whole. Left to the
-        # interpreter's exit, gloo's threads can abort a rank that finished first (SIGABRT, "terminate
-        # called without an active exception"; seen once under a loaded test suite).
-        trainer = None
-        gc.collect()
+        trainer = None  # its DDP wrapper holds the process group that cleanup() frees
         cleanup()
 
 

@@ -4,7 +4,8 @@
 ``transformers.pipeline("image-classification", model=folder)`` does with its default (torchvision) image
 processor backend, so that both give the same top-1: the uint8 image is resized as a tensor (antialiased),
 centre-cropped at ``floor((size - crop) / 2)`` (zero-padded when smaller), then rescaled and normalised.
-The settings come from :func:`deit.models.hf_preprocess.read_image_processor` (defaults of the processor class filled in).
+The settings come from :func:`deit.models.hf_preprocess.read_image_processor` (defaults of the processor
+class filled in).
 """
 
 from __future__ import annotations
